@@ -1,0 +1,102 @@
+import type { ClientBase, ClientConfig } from 'pg';
+
+import { OnevaultError } from '../errors';
+import { loadMigrations, normalizeVersion } from '../migrations/catalog';
+import { acquireDeployLock, releaseDeployLock, type LockHolder } from '../lock/advisory-lock';
+import { checkAppliedFiles, findMigration, isApplied, readDatabaseState } from './plan';
+import { runMigrationFile, type RunEvent, type RunResult } from './run-migration';
+
+export type DeployEvent =
+  | RunEvent
+  | { readonly type: 'lock-wait'; readonly holder?: LockHolder }
+  | { readonly type: 'migration-start'; readonly version: string; readonly name: string; readonly direction: 'FORWARD' | 'ROLLBACK' }
+  | { readonly type: 'migration-done'; readonly result: RunResult };
+
+/** Options shared by deploy and rollback. */
+export interface ApplyOptions {
+  readonly migrationsDir: string;
+  /** Target version (`V001`, `1`…). */
+  readonly to?: string;
+  readonly lockWaitMs?: number;
+  readonly lockTimeoutMs?: number;
+  readonly statementTimeoutMs?: number;
+  readonly lockRetries?: number;
+  readonly signal?: AbortSignal;
+  /** Connection settings of a second session that can cancel a running statement on abort. */
+  readonly cancelConfig?: ClientConfig;
+  readonly onEvent?: (event: DeployEvent) => void;
+}
+
+export interface MigrationOutcome {
+  readonly version: string;
+  readonly name: string;
+  readonly status: 'applied' | 'rolled back' | 'failed' | 'not run';
+  readonly durationMs?: number;
+  readonly notices?: readonly string[];
+  readonly attempts?: number;
+  readonly error?: OnevaultError;
+}
+
+export interface ApplyReport {
+  readonly direction: 'FORWARD' | 'ROLLBACK';
+  readonly outcomes: readonly MigrationOutcome[];
+  /** Migrations that were already in the requested state. */
+  readonly unchanged: readonly string[];
+  readonly durationMs: number;
+  /** Set when a migration failed; later migrations are listed as not run. */
+  readonly error?: OnevaultError;
+}
+
+/**
+ * Applies the pending migrations in version order, up to `to` when given, under the deploy lock.
+ * Each file is all-or-nothing. Returns a report; a failed migration is reported in `error` and
+ * stops the run. Throws for faults found before anything runs (bad folder, drift, lock timeout).
+ */
+export async function deploy(client: ClientBase, options: ApplyOptions): Promise<ApplyReport> {
+  const started = Date.now();
+  const migrations = await loadMigrations(options.migrationsDir);
+  const target = options.to === undefined ? undefined : findMigration(migrations, normalizeVersion(options.to));
+
+  await acquireDeployLock(client, {
+    waitMs: options.lockWaitMs,
+    signal: options.signal,
+    onWait: (holder) => options.onEvent?.({ type: 'lock-wait', holder }),
+  });
+  try {
+    // The state is read after the lock is taken, so a process that waited finds the work done.
+    const state = await readDatabaseState(client, migrations);
+    checkAppliedFiles(state);
+
+    const wanted = migrations.filter((migration) => target === undefined || migration.number <= target.number);
+    const pending = wanted.filter((migration) => !isApplied(state, migration.version));
+    const unchanged = wanted.filter((migration) => isApplied(state, migration.version)).map((migration) => migration.version);
+
+    const outcomes: MigrationOutcome[] = [];
+    let failure: OnevaultError | undefined;
+    for (const migration of pending) {
+      if (failure) {
+        outcomes.push({ version: migration.version, name: migration.name, status: 'not run' });
+        continue;
+      }
+      options.onEvent?.({ type: 'migration-start', version: migration.version, name: migration.name, direction: 'FORWARD' });
+      try {
+        const result = await runMigrationFile(client, migration, 'FORWARD', { ...options, mode: 'tool' });
+        options.onEvent?.({ type: 'migration-done', result });
+        outcomes.push({ version: migration.version, name: migration.name, status: 'applied', durationMs: result.durationMs, notices: result.notices, attempts: result.attempts });
+      } catch (error) {
+        failure = asOnevaultError(error, migration.version);
+        outcomes.push({ version: migration.version, name: migration.name, status: 'failed', error: failure });
+      }
+    }
+
+    return { direction: 'FORWARD', outcomes, unchanged, durationMs: Date.now() - started, error: failure };
+  } finally {
+    await releaseDeployLock(client);
+  }
+}
+
+/** Wraps anything thrown into an `OnevaultError`, keeping the original as the cause. */
+export function asOnevaultError(error: unknown, version?: string): OnevaultError {
+  if (error instanceof OnevaultError) return error;
+  return new OnevaultError('INTERNAL_ERROR', error instanceof Error ? error.message : String(error), { cause: error, version });
+}

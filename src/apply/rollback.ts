@@ -1,0 +1,70 @@
+import type { ClientBase } from 'pg';
+
+import { OnevaultError } from '../errors';
+import { loadMigrations, normalizeVersion, type Migration } from '../migrations/catalog';
+import { acquireDeployLock, releaseDeployLock } from '../lock/advisory-lock';
+import { asOnevaultError, type ApplyOptions, type ApplyReport, type MigrationOutcome } from './deploy';
+import { checkAppliedFiles, findMigration, isApplied, readDatabaseState, type DatabaseState } from './plan';
+import { runMigrationFile } from './run-migration';
+
+export interface RollbackOptions extends ApplyOptions {
+  /** Roll back every applied migration. Without it and without `to`, only the latest one. */
+  readonly all?: boolean;
+  /** Lets a rollback back up and remove rows that it did not create, where it would otherwise refuse. */
+  readonly force?: boolean;
+}
+
+/**
+ * Runs rollback files in reverse version order under the deploy lock: the latest applied
+ * migration, or every one after `to` (which stays applied), or all of them with `all`.
+ * Returns a report; a failed or refused rollback is reported in `error` and stops the run.
+ */
+export async function rollback(client: ClientBase, options: RollbackOptions): Promise<ApplyReport> {
+  const started = Date.now();
+  const migrations = await loadMigrations(options.migrationsDir);
+  const keep = options.to === undefined ? undefined : findMigration(migrations, normalizeVersion(options.to));
+  if (keep && options.all) {
+    throw new OnevaultError('INVALID_ARGUMENT', '--to and --all cannot be combined.', { hint: 'Use --to VERSION to keep VERSION applied, or --all to roll back everything.' });
+  }
+
+  await acquireDeployLock(client, {
+    waitMs: options.lockWaitMs,
+    signal: options.signal,
+    onWait: (holder) => options.onEvent?.({ type: 'lock-wait', holder }),
+  });
+  try {
+    const state = await readDatabaseState(client, migrations);
+    checkAppliedFiles(state);
+
+    const selected = selectRollbacks(state, keep, options.all === true);
+    const outcomes: MigrationOutcome[] = [];
+    let failure: OnevaultError | undefined;
+    for (const migration of selected) {
+      if (failure) {
+        outcomes.push({ version: migration.version, name: migration.name, status: 'not run' });
+        continue;
+      }
+      options.onEvent?.({ type: 'migration-start', version: migration.version, name: migration.name, direction: 'ROLLBACK' });
+      try {
+        const result = await runMigrationFile(client, migration, 'ROLLBACK', { ...options, mode: 'tool' });
+        options.onEvent?.({ type: 'migration-done', result });
+        outcomes.push({ version: migration.version, name: migration.name, status: 'rolled back', durationMs: result.durationMs, notices: result.notices, attempts: result.attempts });
+      } catch (error) {
+        failure = asOnevaultError(error, migration.version);
+        outcomes.push({ version: migration.version, name: migration.name, status: 'failed', error: failure });
+      }
+    }
+
+    const unchanged = migrations.filter((migration) => !selected.includes(migration) && !isApplied(state, migration.version)).map((migration) => migration.version);
+    return { direction: 'ROLLBACK', outcomes, unchanged, durationMs: Date.now() - started, error: failure };
+  } finally {
+    await releaseDeployLock(client);
+  }
+}
+
+function selectRollbacks(state: DatabaseState, keep: Migration | undefined, all: boolean): Migration[] {
+  const applied = state.migrations.filter((migration) => isApplied(state, migration.version)).reverse();
+  if (all) return applied;
+  if (keep) return applied.filter((migration) => migration.number > keep.number);
+  return applied.slice(0, 1);
+}

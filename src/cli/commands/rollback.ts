@@ -1,0 +1,75 @@
+import type { Command } from 'commander';
+import * as readline from 'node:readline/promises';
+
+import { rollback } from '../../apply/rollback';
+import { withDatabaseSession } from '../../connection/session';
+import { OnevaultError } from '../../errors';
+import { globalOptionsOf, sessionOptionsOf } from '../context';
+import { withInterruptSignal } from '../interrupt';
+import { printJson } from '../output';
+import { addApplyOptions, parseApplyOptions, type ApplyCommandOptions } from './apply-options';
+import { renderApplyEvent, renderApplyReport } from './apply-render';
+import { throwIfFailed } from './report-error';
+
+interface RollbackCommandOptions extends ApplyCommandOptions {
+  readonly all?: boolean;
+  readonly force?: boolean;
+  readonly yes?: boolean;
+}
+
+export function registerRollbackCommand(program: Command): Command {
+  const command = program
+    .command('rollback')
+    .description('run rollback files in reverse version order: the latest applied migration, everything after --to, or --all')
+    .option('--to <version>', 'roll back every migration after this version; the version itself stays applied')
+    .option('--all', 'roll back every applied migration, the platform foundation included')
+    .option('--force', 'back up and remove rows that the migrations did not create, where the rollback would refuse')
+    .option('-y, --yes', 'do not ask for confirmation (required when stdin is not a terminal)')
+    .addHelpText('after', '\nExamples:\n  $ onevault rollback            # the latest migration, after a confirmation\n  $ onevault rollback --to V000 --yes\n  $ onevault rollback --all --force --yes');
+  addApplyOptions(command);
+
+  command.action(async (options: RollbackCommandOptions, self: Command) => {
+    const global = globalOptionsOf(self);
+    const parsed = parseApplyOptions(options);
+    await confirm(options);
+
+    const report = await withInterruptSignal((signal) =>
+      withDatabaseSession(sessionOptionsOf(global), (session) =>
+        rollback(session.client, {
+          ...parsed,
+          all: options.all,
+          force: options.force,
+          migrationsDir: global.migrations,
+          signal,
+          cancelConfig: session.config,
+          onEvent: global.json ? undefined : renderApplyEvent,
+        }),
+      ),
+    );
+
+    if (global.json) printJson(report);
+    else renderApplyReport(report);
+    if (report.error) throwIfFailed(report.error, global.json === true);
+  });
+  return command;
+}
+
+async function confirm(options: RollbackCommandOptions): Promise<void> {
+  if (options.yes) return;
+  if (!process.stdin.isTTY) {
+    throw new OnevaultError('CONFIRMATION_REQUIRED', 'A rollback removes objects and rows, and stdin is not a terminal to confirm it on.', {
+      hint: 'Add --yes to confirm in scripts and CI.',
+    });
+  }
+
+  const scope = options.all ? 'every applied migration' : options.to ? `every migration after ${options.to}` : 'the latest applied migration';
+  const prompt = readline.createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    const answer = await prompt.question(`Roll back ${scope}${options.force ? ' with --force' : ''}? Removed rows are backed up first. Type "yes" to continue: `);
+    if (answer.trim().toLowerCase() !== 'yes') {
+      throw new OnevaultError('CONFIRMATION_REQUIRED', 'Rollback cancelled: the answer was not "yes".', { hint: 'Nothing was changed.' });
+    }
+  } finally {
+    prompt.close();
+  }
+}

@@ -1,0 +1,123 @@
+import { Client, type ClientConfig } from 'pg';
+
+import { OnevaultError, postgresFieldsOf } from '../errors';
+import type { ServerTarget } from './settings';
+
+/** Value of `application_name` for every session the tool opens, so operators can see it in pg_stat_activity. */
+export const APPLICATION_NAME = 'onevault';
+
+const CONNECT_TIMEOUT_MS = 10_000;
+
+/**
+ * Opens a session on the target. Throws an `OnevaultError` whose code names the fault:
+ * `CONNECTION_REFUSED`, `AUTHENTICATION_FAILED`, `DATABASE_NOT_FOUND`, `INSUFFICIENT_PRIVILEGE`.
+ */
+export async function connectClient(config: ClientConfig, display: string): Promise<Client> {
+  const client = new Client({
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    application_name: APPLICATION_NAME,
+    ...config,
+  });
+  // An idle client whose server goes away emits 'error'; without a listener that would crash the process.
+  client.on('error', () => undefined);
+
+  try {
+    await client.connect();
+  } catch (error) {
+    await client.end().catch(() => undefined);
+    throw describeConnectError(error, display);
+  }
+  return client;
+}
+
+/** Turns a connection failure of node-postgres into an `OnevaultError` that says what to do. */
+export function describeConnectError(error: unknown, display: string): OnevaultError {
+  const fields = postgresFieldsOf(error);
+  const message = error instanceof Error ? error.message : String(error);
+  const systemCode = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+
+  if (fields?.sqlstate === '3D000') {
+    return new OnevaultError('DATABASE_NOT_FOUND', `The database in ${display} does not exist: ${message}.`, {
+      hint: 'Create it (onevault deploy --create-database does so), or point the connection settings at an existing database.',
+      cause: error,
+      postgres: fields,
+    });
+  }
+  if (fields?.sqlstate === '28P01' || fields?.sqlstate === '28000') {
+    return new OnevaultError('AUTHENTICATION_FAILED', `The server rejected the credentials for ${display}: ${message}.`, {
+      hint: 'Check the user and password (PGPASSWORD, DB_PASSWORD or the URL) and the server\'s pg_hba.conf.',
+      cause: error,
+      postgres: fields,
+    });
+  }
+  if (fields?.sqlstate === '42501') {
+    return new OnevaultError('INSUFFICIENT_PRIVILEGE', `The user in ${display} may not connect: ${message}.`, {
+      hint: 'GRANT CONNECT ON DATABASE to the user, or connect as a user that has it.',
+      cause: error,
+      postgres: fields,
+    });
+  }
+  if (systemCode === 'ECONNREFUSED' || systemCode === 'ENOTFOUND' || systemCode === 'EHOSTUNREACH' || systemCode === 'ETIMEDOUT' || /timeout/i.test(message)) {
+    return new OnevaultError('CONNECTION_REFUSED', `No PostgreSQL server answered at ${display} (${systemCode ?? message}).`, {
+      hint: 'Start the server or fix the host and port; without any connection settings onevault uses its embedded server.',
+      cause: error,
+    });
+  }
+  return new OnevaultError('CONNECTION_REFUSED', `Connecting to ${display} failed: ${message}.`, {
+    hint: 'Check the connection settings and that the server accepts connections.',
+    cause: error,
+    postgres: fields,
+  });
+}
+
+/**
+ * Opens a session on the target; when the database is missing and `createDatabase` is set, creates
+ * it through the server's `postgres` database first. Throws `DATABASE_NOT_FOUND` otherwise.
+ */
+export async function connectTarget(target: ServerTarget, options: { readonly createDatabase?: boolean } = {}): Promise<Client> {
+  try {
+    return await connectClient(target.config, target.display);
+  } catch (error) {
+    if (!(error instanceof OnevaultError) || error.code !== 'DATABASE_NOT_FOUND' || !options.createDatabase) throw error;
+  }
+
+  const databaseName = await databaseNameOf(target);
+  const admin = await connectClient(withDatabase(target.config, 'postgres'), target.display);
+  try {
+    await admin.query(`CREATE DATABASE ${quoteIdentifier(databaseName)}`);
+  } catch (error) {
+    // Another process may have created it in the meantime.
+    if (postgresFieldsOf(error)?.sqlstate !== '42P04') {
+      throw new OnevaultError('INSUFFICIENT_PRIVILEGE', `Creating database "${databaseName}" failed: ${(error as Error).message}.`, {
+        hint: 'Ask a superuser to create it, or grant CREATEDB to the user.',
+        cause: error,
+        postgres: postgresFieldsOf(error),
+      });
+    }
+  } finally {
+    await admin.end().catch(() => undefined);
+  }
+  return connectClient(target.config, target.display);
+}
+
+async function databaseNameOf(target: ServerTarget): Promise<string> {
+  if (target.config.database) return target.config.database;
+  const { parse } = await import('pg-connection-string');
+  const parsed = parse(target.config.connectionString ?? '');
+  return parsed.database ?? parsed.user ?? 'postgres';
+}
+
+/** Returns a copy of the settings that connect to another database of the same server. */
+export function withDatabase(config: ClientConfig, database: string): ClientConfig {
+  if (config.connectionString) {
+    const url = new URL(config.connectionString);
+    url.pathname = `/${encodeURIComponent(database)}`;
+    return { ...config, connectionString: url.toString() };
+  }
+  return { ...config, database };
+}
+
+/** Quotes an SQL identifier the way PostgreSQL's quote_ident does. */
+export function quoteIdentifier(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
