@@ -30,7 +30,8 @@ export type ErrorCode =
   | 'BACKUP_FAILED'
   | 'VERIFY_FAILED'
   | 'SCRATCH_DATABASE_FAILED'
-  | 'INTERNAL_ERROR';
+  | 'INTERNAL_ERROR'
+  | 'EMBEDDED_STOP_FAILED';
 
 /** Fields of a PostgreSQL error report that are kept on every wrapped database error. */
 export interface PostgresErrorFields {
