@@ -27,6 +27,11 @@ export interface ApplyOptions {
   readonly onEvent?: (event: DeployEvent) => void;
 }
 
+export interface DeployOptions extends ApplyOptions {
+  /** Run applied migrations again too, so that each converges: repairs half-created or changed objects. */
+  readonly reapply?: boolean;
+}
+
 export interface MigrationOutcome {
   readonly version: string;
   readonly name: string;
@@ -48,11 +53,12 @@ export interface ApplyReport {
 }
 
 /**
- * Applies the pending migrations in version order, up to `to` when given, under the deploy lock.
+ * Applies the pending migrations in version order, up to `to` when given, under the deploy lock;
+ * with `reapply`, the applied ones run again too.
  * Each file is all-or-nothing. Returns a report; a failed migration is reported in `error` and
  * stops the run. Throws for faults found before anything runs (bad folder, drift, lock timeout).
  */
-export async function deploy(client: ClientBase, options: ApplyOptions): Promise<ApplyReport> {
+export async function deploy(client: ClientBase, options: DeployOptions): Promise<ApplyReport> {
   const started = Date.now();
   const migrations = await loadMigrations(options.migrationsDir);
   const target = options.to === undefined ? undefined : findMigration(migrations, normalizeVersion(options.to));
@@ -68,8 +74,8 @@ export async function deploy(client: ClientBase, options: ApplyOptions): Promise
     checkAppliedFiles(state);
 
     const wanted = migrations.filter((migration) => target === undefined || migration.number <= target.number);
-    const pending = wanted.filter((migration) => !isApplied(state, migration.version));
-    const unchanged = wanted.filter((migration) => isApplied(state, migration.version)).map((migration) => migration.version);
+    const pending = options.reapply ? wanted : wanted.filter((migration) => !isApplied(state, migration.version));
+    const unchanged = wanted.filter((migration) => !pending.includes(migration)).map((migration) => migration.version);
 
     const outcomes: MigrationOutcome[] = [];
     let failure: OnevaultError | undefined;

@@ -24,10 +24,11 @@ export function registerDeployCommand(program: Command): Command {
     .command('deploy')
     .description('apply the pending migrations in version order, each all-or-nothing')
     .option('--to <version>', 'stop after this version, for example V000')
-    .addHelpText('after', '\nExamples:\n  $ onevault deploy\n  $ onevault deploy --to V000 --database-url postgres://postgres@127.0.0.1:5432/one_vault');
+    .option('--reapply', 'run applied migrations again as well, so that each converges (repairs half-created or changed objects)')
+    .addHelpText('after', '\nExamples:\n  $ onevault deploy\n  $ onevault deploy --reapply\n  $ onevault deploy --to V000 --database-url postgres://postgres@127.0.0.1:5432/one_vault');
   addApplyOptions(command);
 
-  command.action(async (options: ApplyCommandOptions, self: Command) => {
+  command.action(async (options: ApplyCommandOptions & { readonly reapply?: boolean }, self: Command) => {
     const global = globalOptionsOf(self);
     const parsed = parseApplyOptions(options);
     for (const hook of beforeDeployHooks) await hook(self);
@@ -36,6 +37,7 @@ export function registerDeployCommand(program: Command): Command {
       withDatabaseSession(sessionOptionsOf(global), (session) =>
         deploy(session.client, {
           ...parsed,
+          reapply: options.reapply,
           migrationsDir: global.migrations,
           signal,
           cancelConfig: session.config,

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 
 import { registerDbCommand } from './db';
 import { registerDeployCommand } from './deploy';
+import { registerRepairCommand } from './repair';
 import { registerRollbackCommand } from './rollback';
 import { registerStatusCommand } from './status';
 
@@ -10,5 +11,6 @@ export function registerCommands(program: Command): void {
   registerDeployCommand(program);
   registerRollbackCommand(program);
   registerStatusCommand(program);
+  registerRepairCommand(program);
   registerDbCommand(program);
 }

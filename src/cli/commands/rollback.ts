@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
-import * as readline from 'node:readline/promises';
 
 import { rollback } from '../../apply/rollback';
 import { withDatabaseSession } from '../../connection/session';
-import { OnevaultError } from '../../errors';
+import { confirmOrThrow } from '../confirm';
 import { globalOptionsOf, sessionOptionsOf } from '../context';
 import { withInterruptSignal } from '../interrupt';
 import { printJson } from '../output';
@@ -31,7 +30,12 @@ export function registerRollbackCommand(program: Command): Command {
   command.action(async (options: RollbackCommandOptions, self: Command) => {
     const global = globalOptionsOf(self);
     const parsed = parseApplyOptions(options);
-    await confirm(options);
+    const scope = options.all ? 'every applied migration' : options.to ? `every migration after ${options.to}` : 'the latest applied migration';
+    await confirmOrThrow({
+      yes: options.yes,
+      action: 'A rollback removes objects and rows',
+      question: `Roll back ${scope}${options.force ? ' with --force' : ''}? Removed rows are backed up first.`,
+    });
 
     const report = await withInterruptSignal((signal) =>
       withDatabaseSession(sessionOptionsOf(global), (session) =>
@@ -52,24 +56,4 @@ export function registerRollbackCommand(program: Command): Command {
     if (report.error) throwIfFailed(report.error, global.json === true);
   });
   return command;
-}
-
-async function confirm(options: RollbackCommandOptions): Promise<void> {
-  if (options.yes) return;
-  if (!process.stdin.isTTY) {
-    throw new OnevaultError('CONFIRMATION_REQUIRED', 'A rollback removes objects and rows, and stdin is not a terminal to confirm it on.', {
-      hint: 'Add --yes to confirm in scripts and CI.',
-    });
-  }
-
-  const scope = options.all ? 'every applied migration' : options.to ? `every migration after ${options.to}` : 'the latest applied migration';
-  const prompt = readline.createInterface({ input: process.stdin, output: process.stderr });
-  try {
-    const answer = await prompt.question(`Roll back ${scope}${options.force ? ' with --force' : ''}? Removed rows are backed up first. Type "yes" to continue: `);
-    if (answer.trim().toLowerCase() !== 'yes') {
-      throw new OnevaultError('CONFIRMATION_REQUIRED', 'Rollback cancelled: the answer was not "yes".', { hint: 'Nothing was changed.' });
-    }
-  } finally {
-    prompt.close();
-  }
 }
