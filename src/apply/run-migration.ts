@@ -17,6 +17,8 @@ const LOCK_RETRY_BASE_DELAY_MS = 1_000;
 
 const SQLSTATE_LOCK_NOT_AVAILABLE = '55P03';
 const SQLSTATE_QUERY_CANCELED = '57014';
+/** Rollback files raise dependent_objects_still_exist when rows they did not create block them. */
+const SQLSTATE_DEPENDENT_OBJECTS = '2BP01';
 
 export type RunEvent =
   | { readonly type: 'notice'; readonly version: string; readonly direction: Direction; readonly message: string }
@@ -155,8 +157,8 @@ function describeRunError(error: unknown, migration: Migration, direction: Direc
       postgres: fields,
     });
   }
-  if (direction === 'ROLLBACK' && /\brefus/i.test(message)) {
-    return new OnevaultError('ROLLBACK_BLOCKED', `Rollback ${migration.version} refused to run: ${message}`, {
+  if (direction === 'ROLLBACK' && (fields.sqlstate === SQLSTATE_DEPENDENT_OBJECTS || /\brefus/i.test(message))) {
+    return new OnevaultError('ROLLBACK_BLOCKED', message.includes(migration.version) ? message : `Rollback ${migration.version} was rejected: ${message}`, {
       hint: fields.hint ?? 'Remove or move the listed rows first, or run the rollback again with --force to back them up and remove them.',
       version: migration.version,
       cause: error,

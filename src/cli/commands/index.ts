@@ -1,7 +1,10 @@
 import type { Command } from 'commander';
 
+import { registerBackupCommand } from './backup';
 import { registerDbCommand } from './db';
 import { registerDeployCommand } from './deploy';
+import { registerNewCommand } from './new';
+import { registerHealthCommand } from './health';
 import { registerRepairCommand } from './repair';
 import { registerRollbackCommand } from './rollback';
 import { registerStatusCommand } from './status';
@@ -12,5 +15,8 @@ export function registerCommands(program: Command): void {
   registerRollbackCommand(program);
   registerStatusCommand(program);
   registerRepairCommand(program);
+  registerHealthCommand(program);
+  registerBackupCommand(program);
+  registerNewCommand(program);
   registerDbCommand(program);
 }

@@ -12,6 +12,8 @@ export function throwIfFailed(error: OnevaultError, json: boolean): void {
 export function printError(error: OnevaultError): void {
   printProgress(`error ${error.code}: ${error.message}`);
   if (error.postgres?.detail) printProgress(`  detail: ${error.postgres.detail}`);
-  if (error.postgres?.where) printProgress(`  context: ${error.postgres.where.split('\n')[0]}`);
+  // The context of a RAISE in the file itself only repeats where the message came from.
+  const context = error.postgres?.where?.split('\n')[0];
+  if (context && !context.endsWith('at RAISE')) printProgress(`  context: ${context}`);
   if (error.hint) printProgress(`  hint: ${error.hint}`);
 }
