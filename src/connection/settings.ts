@@ -104,7 +104,7 @@ function targetFromUrl(url: string, source: SettingsSource): ServerTarget {
       cause: error,
     });
   }
-  if (parsed.port !== undefined && parsed.port !== null && !isValidPort(String(parsed.port))) {
+  if (parsed.port !== undefined && parsed.port !== null && parsed.port !== '' && !isValidPort(String(parsed.port))) {
     throw new OnevaultError('INVALID_CONFIGURATION', `${source} has an invalid port "${parsed.port}".`, {
       hint: 'Give a port between 1 and 65535.',
     });
@@ -155,5 +155,5 @@ function isValidPort(value: string): boolean {
 
 /** Replaces the password of a connection URL with `****`, for messages and logs. */
 export function maskUrl(url: string): string {
-  return url.replace(/^(postgres(?:ql)?:\/\/[^:/@]+:)[^@]*@/i, '$1****@');
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]+:)[^@]*@/i, '$1****@');
 }

@@ -54,13 +54,13 @@ describe('onevault deploy', () => {
   it('fails with exit 1 and a FAILED record', async () => {
     await withFreshDatabase(async (client, url) => {
       const folder = await migrationsFolder({
-        'V000__create_a.sql': 'BEGIN;\nCREATE SCHEMA IF NOT EXISTS util;\nCREATE TABLE IF NOT EXISTS util.migration_log (migration_log_id bigint GENERATED ALWAYS AS IDENTITY, run_id uuid, version text, name text, direction text, status text, started_at timestamptz, finished_at timestamptz, executed_by text DEFAULT session_user, executed_via text, checksum text, error_message text, error_detail jsonb, details jsonb);\nSELECT 1/0;\nCOMMIT;\n',
+        'V000__create_a.sql': 'BEGIN;\nCREATE SCHEMA IF NOT EXISTS util;\nCREATE TABLE IF NOT EXISTS util.migration_log (migration_log_id bigint GENERATED ALWAYS AS IDENTITY, run_id uuid, version text, name text, direction text, status text, started_at timestamptz, finished_at timestamptz, executed_by text DEFAULT session_user, executed_via text, checksum text, error_message text, error_detail jsonb, details jsonb);\nSELECT missing_column FROM util.migration_log;\nCOMMIT;\n',
         'V000__rollback_a.sql': 'SELECT 1;\n',
       });
       try {
         const result = await runCli(['deploy', '--database-url', url, '--migrations', folder]);
         assert.equal(result.code, 1);
-        assert.match(result.stderr, /error MIGRATION_FAILED: Migration V000 \(V000__create_a\.sql\) failed at line 4, column 10: division by zero/);
+        assert.match(result.stderr, /error MIGRATION_FAILED: Migration V000 \(V000__create_a\.sql\) failed at line 4, column 8: column "missing_column" does not exist/);
         assert.match(result.stdout, /\+ V000 a \.+ not ok/);
         // The log table was created by the failed transaction, so it is gone and nothing could be recorded.
         assert.equal((await client.query(`SELECT to_regclass('util.migration_log') AS t`)).rows[0].t, null);

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 
 import { deploy } from '../../apply/deploy';
 import { withDatabaseSession } from '../../connection/session';
+import { loadMigrations } from '../../migrations/catalog';
 import { globalOptionsOf, sessionOptionsOf } from '../context';
 import { EXIT_FAILURE } from '../exit-codes';
 import { withInterruptSignal } from '../interrupt';
@@ -31,6 +32,8 @@ export function registerDeployCommand(program: Command): Command {
   command.action(async (options: ApplyCommandOptions & { readonly reapply?: boolean }, self: Command) => {
     const global = globalOptionsOf(self);
     const parsed = parseApplyOptions(options);
+    // A broken migrations folder is reported before any connection is made.
+    await loadMigrations(global.migrations);
     for (const hook of beforeDeployHooks) await hook(self);
 
     const report = await withInterruptSignal((signal) =>

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 
 import { rollback } from '../../apply/rollback';
 import { withDatabaseSession } from '../../connection/session';
+import { loadMigrations } from '../../migrations/catalog';
 import { confirmOrThrow } from '../confirm';
 import { globalOptionsOf, sessionOptionsOf } from '../context';
 import { withInterruptSignal } from '../interrupt';
@@ -30,6 +31,8 @@ export function registerRollbackCommand(program: Command): Command {
   command.action(async (options: RollbackCommandOptions, self: Command) => {
     const global = globalOptionsOf(self);
     const parsed = parseApplyOptions(options);
+    // A broken migrations folder is reported before any connection is made.
+    await loadMigrations(global.migrations);
     const scope = options.all ? 'every applied migration' : options.to ? `every migration after ${options.to}` : 'the latest applied migration';
     await confirmOrThrow({
       yes: options.yes,
