@@ -6,6 +6,7 @@ import { registerDeployCommand } from './deploy';
 import { registerNewCommand } from './new';
 import { registerHealthCommand } from './health';
 import { registerRepairCommand } from './repair';
+import { registerRestoreCommand } from './restore';
 import { registerRollbackCommand } from './rollback';
 import { registerStatusCommand } from './status';
 
@@ -15,6 +16,7 @@ export function registerCommands(program: Command): void {
   registerRollbackCommand(program);
   registerStatusCommand(program);
   registerRepairCommand(program);
+  registerRestoreCommand(program);
   registerHealthCommand(program);
   registerBackupCommand(program);
   registerNewCommand(program);

@@ -1,0 +1,213 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { Client } from 'pg';
+
+import { checkHealth } from '../../src/health/check-health';
+import type { HealthReport } from '../../src/health/health-report';
+import { runCli } from '../helpers/cli';
+import { DeployedTemplate, openSession } from '../deployment-tests/deployed-template';
+
+function findingOf(report: HealthReport, name: string) {
+  const finding = report.findings.find((candidate) => candidate.name === name);
+  assert.ok(finding, `health report has no finding "${name}"; it has ${report.findings.map((candidate) => candidate.name).join(', ')}`);
+  return finding;
+}
+
+async function waitUntil(client: Client, sql: string, values: unknown[]): Promise<void> {
+  for (let attempt = 0; attempt < 100; attempt += 1) {
+    if ((await client.query(sql, values)).rowCount) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`condition never became true: ${sql}`);
+}
+
+describe('health', () => {
+  let template: DeployedTemplate;
+  before(async () => {
+    template = await DeployedTemplate.create('health');
+  });
+  after(async () => {
+    await template?.drop();
+  });
+
+  test('deployed database is healthy', async () => {
+    await template.withCopy('health_ok', async (client) => {
+      const report = await checkHealth(client);
+      assert.equal(report.healthy, true, report.reasons.join('\n'));
+      assert.deepEqual(report.reasons, []);
+      assert.equal(report.systemTenant?.tenantHk, `${'00'.repeat(31)}01`);
+      assert.equal(report.functionValue, `${'00'.repeat(31)}01`);
+      assert.equal(report.rolePermissions?.length, 6);
+      assert.deepEqual(report.indexUsage.map((index) => index.index).sort(), ['idx_tenant_h_system_lookup', 'idx_tenant_profile_s_system_active']);
+      assert.equal(report.lastDeployment?.status, 'SUCCESS');
+      assert.equal(report.lastDeployment?.version, 'V001');
+      assert.ok(report.connections.current >= 1);
+      assert.ok(report.connections.maxConnections > report.connections.current);
+    });
+  });
+
+  test('missing role permission is critical', async () => {
+    await template.withCopy('health_perm', async (client) => {
+      await client.query(`UPDATE auth.role_profile_s SET permissions = array_remove(permissions, 'BACKUP_MANAGEMENT') WHERE load_end_date IS NULL`);
+      const report = await checkHealth(client);
+      assert.equal(report.healthy, false);
+      assert.equal(findingOf(report, 'system role permissions').status, 'critical');
+      assert.match(findingOf(report, 'system role permissions').summary, /missing BACKUP_MANAGEMENT/);
+    });
+  });
+
+  test('removed role profile is critical', async () => {
+    await template.withCopy('health_profile', async (client) => {
+      await client.query(`DELETE FROM auth.role_profile_s WHERE role_name = 'System Operations Administrator'`);
+      const report = await checkHealth(client);
+      assert.equal(report.healthy, false);
+      assert.match(findingOf(report, 'system role permissions').summary, /found 0 current profiles/);
+    });
+  });
+
+  test('wrong function value is critical', async () => {
+    await template.withCopy('health_function', async (client) => {
+      await client.query(`CREATE OR REPLACE FUNCTION util.get_system_operations_tenant_hk() RETURNS bytea LANGUAGE sql IMMUTABLE AS $$ SELECT decode(repeat('00', 32), 'hex') $$`);
+      const report = await checkHealth(client);
+      assert.equal(report.healthy, false);
+      assert.equal(findingOf(report, 'system tenant function').status, 'critical');
+      assert.match(findingOf(report, 'system tenant function').summary, /expected 0{63}1/);
+    });
+  });
+
+  test('dropped system index is critical', async () => {
+    await template.withCopy('health_index', async (client) => {
+      await client.query('DROP INDEX auth.idx_tenant_h_system_lookup');
+      const report = await checkHealth(client);
+      assert.equal(report.healthy, false);
+      assert.equal(findingOf(report, 'index auth.idx_tenant_h_system_lookup').status, 'critical');
+      assert.equal(findingOf(report, 'index auth.idx_tenant_profile_s_system_active').status, 'ok');
+    });
+  });
+
+  test('invalid system index is critical', async () => {
+    await template.withCopy('health_invalid', async (client, url) => {
+      // A failed CREATE INDEX CONCURRENTLY leaves an invalid index behind, as in production.
+      await client.query('DROP INDEX auth.idx_tenant_h_system_lookup');
+      await client.query(`INSERT INTO auth.tenant_h SELECT util.hash_binary('OTHER'), 'OTHER', now(), record_source FROM auth.tenant_h WHERE tenant_bk = 'SYSTEM_OPERATIONS'`);
+      const other = await openSession(url);
+      try {
+        await assert.rejects(other.query('CREATE UNIQUE INDEX CONCURRENTLY idx_tenant_h_system_lookup ON auth.tenant_h (record_source)'));
+      } finally {
+        await other.end();
+      }
+      const report = await checkHealth(client);
+      assert.equal(report.healthy, false);
+      assert.match(findingOf(report, 'index auth.idx_tenant_h_system_lookup').summary, /invalid/);
+    });
+  });
+
+  test('abandoned RUNNING run is critical', async () => {
+    await template.withCopy('health_running', async (client) => {
+      await client.query(
+        `INSERT INTO util.migration_log (run_id, version, name, direction, status, started_at, executed_via)
+         VALUES (gen_random_uuid(), 'V002', 'next', 'FORWARD', 'RUNNING', now(), 'psql')`,
+      );
+      const report = await checkHealth(client);
+      assert.equal(report.healthy, false);
+      assert.equal(findingOf(report, 'last deployment').status, 'critical');
+      assert.match(findingOf(report, 'last deployment').summary, /abandoned/);
+    });
+  });
+
+  test('FAILED last run is critical', async () => {
+    await template.withCopy('health_failed', async (client) => {
+      await client.query(
+        `INSERT INTO util.migration_log (run_id, version, name, direction, status, started_at, finished_at, executed_via, error_message)
+         VALUES (gen_random_uuid(), 'V002', 'next', 'FORWARD', 'FAILED', now(), now(), 'onevault', 'relation "x" does not exist')`,
+      );
+      const report = await checkHealth(client);
+      assert.equal(report.healthy, false);
+      assert.match(report.reasons.join('\n'), /last deployment: FAILED.*relation "x" does not exist/);
+    });
+  });
+
+  test('blocking lock of another session is reported', async () => {
+    await template.withCopy('health_lock', async (client, url) => {
+      const holder = await openSession(url);
+      const waiter = await openSession(url);
+      try {
+        await holder.query('BEGIN');
+        await holder.query('LOCK TABLE auth.tenant_h IN SHARE MODE');
+        const holderPid = (await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid;
+        const waiterPid = (await waiter.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid;
+        const blocked = waiter.query(`UPDATE auth.tenant_h SET record_source = record_source WHERE tenant_bk = 'SYSTEM_OPERATIONS'`).catch(() => undefined);
+        await waitUntil(client, 'SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = $2', [waiterPid, 'Lock']);
+
+        const patient = await checkHealth(client);
+        assert.equal(findingOf(patient, 'blocking locks').status, 'warning');
+        assert.equal(patient.healthy, true, patient.reasons.join('\n'));
+        assert.deepEqual(patient.blockedSessions.map((session) => [session.pid, session.blockingPids]), [[waiterPid, [holderPid]]]);
+
+        const strict = await checkHealth(client, { lockWaitCriticalMs: 0 });
+        assert.equal(strict.healthy, false);
+        assert.match(strict.reasons.join('\n'), new RegExp(`session ${waiterPid} waits .* for session ${holderPid}`));
+
+        await holder.query('ROLLBACK');
+        await blocked;
+      } finally {
+        await holder.end();
+        await waiter.end();
+      }
+    });
+  });
+
+  test('exclusive lock does not stall health', async () => {
+    await template.withCopy('health_exclusive', async (client, url) => {
+      const holder = await openSession(url);
+      try {
+        await holder.query('BEGIN');
+        await holder.query('LOCK TABLE auth.role_profile_s IN ACCESS EXCLUSIVE MODE');
+        const report = await checkHealth(client);
+        assert.equal(report.healthy, false);
+        assert.match(findingOf(report, 'system role permissions').summary, /timed out waiting for a lock/);
+        await holder.query('ROLLBACK');
+      } finally {
+        await holder.end();
+      }
+    });
+  });
+
+  test('idle transaction is reported as warning', async () => {
+    await template.withCopy('health_idle', async (client, url) => {
+      const idle = await openSession(url);
+      try {
+        await idle.query('BEGIN');
+        await idle.query('SELECT 1');
+        const idlePid = (await idle.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid;
+        const report = await checkHealth(client, { idleInTransactionMs: 0 });
+        assert.equal(findingOf(report, 'idle in transaction').status, 'warning');
+        assert.ok(report.idleInTransaction.some((session) => session.pid === idlePid));
+        assert.equal(report.healthy, true);
+        await idle.query('ROLLBACK');
+      } finally {
+        await idle.end();
+      }
+    });
+  });
+
+  test('CLI renders JSON and exits 0', async () => {
+    await template.withCopy('health_cli_ok', async (_client, url) => {
+      const result = await runCli(['--database-url', url, '--json', 'health']);
+      assert.equal(result.code, 0, result.stderr);
+      const report = JSON.parse(result.stdout) as HealthReport;
+      assert.equal(report.healthy, true);
+      assert.ok(Array.isArray(report.findings));
+    });
+  });
+
+  test('CLI exits 3 with the reason', async () => {
+    await template.withCopy('health_cli_bad', async (client, url) => {
+      await client.query('DROP INDEX auth.idx_tenant_profile_s_system_active');
+      const result = await runCli(['--database-url', url, 'health']);
+      assert.equal(result.code, 3);
+      assert.match(result.stdout, /unhealthy: 1 critical finding/);
+      assert.match(result.stderr, /index auth\.idx_tenant_profile_s_system_active: missing/);
+    });
+  });
+});
