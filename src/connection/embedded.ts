@@ -138,13 +138,13 @@ async function claimDataFolder(context: EmbeddedContext): Promise<FolderClaim> {
     if (lock.mode === 'detached') {
       const postmaster = await findRunningPostmaster(layout);
       if (postmaster !== undefined && postmaster.pid === lock.postmasterPid) return { kind: 'detached', postmaster };
-      context.onProgress(`The server that \`onevault db start\` left running in ${layout.rootDir} has stopped; starting a new one`);
+      context.onProgress(`The server that \`onevault db start\` left running in ${layout.rootDir} has stopped, so a new one starts`);
       await removeLock(layout);
       continue;
     }
 
     if (isLockOwnerAlive(lock)) throw inUseError(layout, lock);
-    context.onProgress(`The onevault command (pid ${lock.owner.pid}) that ran the server in ${layout.rootDir} has ended without stopping it; recovering`);
+    context.onProgress(`The onevault command (pid ${lock.owner.pid}) that ran the server in ${layout.rootDir} has ended without stopping it, so this process takes over the folder`);
     await removeLock(layout);
   }
 
