@@ -92,7 +92,10 @@ function creationsOf(statement: VisitedStatement): Creation[] {
       return ifNotExists(`${kind} ... AS`, node.objtype === 'OBJECT_MATVIEW' ? 'OBJECT_MATVIEW' : 'OBJECT_TABLE', relationOf(node.into?.rel), node.if_not_exists);
     }
     case 'IndexStmt':
-      return ifNotExists('INDEX', 'OBJECT_INDEX', node.idxname === undefined ? undefined : { name: node.idxname }, node.if_not_exists);
+      if (node.idxname === undefined) {
+        return single({ kind: 'INDEX', tolerant: false, missing: 'a name and IF NOT EXISTS (an unnamed index gets a new name on every run)' });
+      }
+      return ifNotExists('INDEX', 'OBJECT_INDEX', { name: node.idxname }, node.if_not_exists);
     case 'CreateSchemaStmt':
       return ifNotExists('SCHEMA', 'OBJECT_SCHEMA', { name: node.schemaname ?? '' }, node.if_not_exists);
     case 'CreateSeqStmt':

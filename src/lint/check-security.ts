@@ -1,4 +1,4 @@
-import { AstBody, QualifiedName, forEachNode, formatName, nameParts, optionsOf, qualifiedNameOf, stringOf, unwrap } from './ast';
+import { AstBody, QualifiedName, forEachNode, formatName, isSameName, nameParts, optionsOf, qualifiedNameOf, stringOf, unwrap } from './ast';
 import { CheckedFile, Detection, detectAt, statementsOf } from './detection';
 import { VisitedStatement } from './walk';
 
@@ -23,19 +23,26 @@ const API_SCHEMA = 'api';
 /** OV401: a SECURITY DEFINER function must pin search_path so callers cannot shadow the objects it uses. */
 export function checkSecurityDefinerSearchPath(file: CheckedFile): Detection[] {
   const detections: Detection[] = [];
+  const statements = statementsOf(file);
+  const pinnedLater = statements
+    .filter((statement) => statement.type === 'AlterFunctionStmt' && setsSearchPath(statement.node.actions))
+    .map((statement) => qualifiedNameOf(alteredFunctionOf(statement.node)?.objname))
+    .filter((name): name is QualifiedName => name !== undefined);
 
-  for (const statement of statementsOf(file)) {
+  for (const statement of statements) {
     if (statement.type === 'CreateFunctionStmt') {
       const options = optionsOf(statement.node.options);
       if (!isSecurityDefiner(options.get('security')) || setsSearchPath(statement.node.options)) continue;
-      const name = formatName(qualifiedNameOf(statement.node.funcname) ?? { name: '?' });
+      const created = qualifiedNameOf(statement.node.funcname) ?? { name: '?' };
+      if (pinnedLater.some((pinned) => isSameName(pinned, created))) continue;
+      const name = formatName(created);
       detections.push(detectAt('OV401', statement, `SECURITY DEFINER function ${name} has no SET search_path, so a caller's search_path decides which objects it uses`));
     }
 
     if (statement.type === 'AlterFunctionStmt') {
       const options = optionsOf(statement.node.actions);
       if (!isSecurityDefiner(options.get('security')) || setsSearchPath(statement.node.actions)) continue;
-      const name = formatName(qualifiedNameOf(unwrap(statement.node.func, 'ObjectWithArgs')?.objname ?? statement.node.func?.objname) ?? { name: '?' });
+      const name = formatName(qualifiedNameOf(alteredFunctionOf(statement.node)?.objname) ?? { name: '?' });
       detections.push(detectAt('OV401', statement, `ALTER FUNCTION ${name} SECURITY DEFINER without SET search_path in the same statement`));
     }
   }
@@ -52,8 +59,10 @@ export function checkPublicPrivileges(file: CheckedFile): Detection[] {
   const detections: Detection[] = [];
 
   for (const statement of statements) {
-    if (statement.type !== 'GrantStmt' || statement.node.is_grant !== true || !namesPublic(statement.node.grantees)) continue;
-    detections.push(detectAt('OV402', statement, `GRANT ${privilegesOf(statement.node)} ... TO PUBLIC gives every role, including application roles of other tenants, this privilege`));
+    const grant = grantOf(statement);
+    if (grant === undefined || grant.is_grant !== true || !namesPublic(grant.grantees)) continue;
+    const prefix = statement.type === 'AlterDefaultPrivilegesStmt' ? 'ALTER DEFAULT PRIVILEGES ... ' : '';
+    detections.push(detectAt('OV402', statement, `${prefix}GRANT ${privilegesOf(grant)} ... TO PUBLIC gives every role, including application roles of other tenants, this privilege`));
   }
 
   const revokes = statements.filter((statement) => isExecuteRevokeFromPublic(statement));
@@ -92,6 +101,11 @@ export function checkPgcryptoCalls(file: CheckedFile): Detection[] {
   return detections;
 }
 
+/** Returns the ObjectWithArgs of an ALTER FUNCTION, which the JSON gives wrapped or bare. */
+function alteredFunctionOf(node: AstBody): AstBody | undefined {
+  return unwrap(node.func, 'ObjectWithArgs') ?? node.func;
+}
+
 function isSecurityDefiner(value: unknown): boolean {
   return unwrap(value, 'Boolean')?.boolval === true;
 }
@@ -114,8 +128,15 @@ function privilegesOf(grant: AstBody): string {
   return names.length === 0 ? 'ALL' : names.join(', ');
 }
 
+/** Returns the GrantStmt of a GRANT, REVOKE or ALTER DEFAULT PRIVILEGES statement. */
+function grantOf(statement: VisitedStatement): AstBody | undefined {
+  if (statement.type === 'GrantStmt') return statement.node;
+  if (statement.type === 'AlterDefaultPrivilegesStmt') return unwrap(statement.node.action, 'GrantStmt') ?? statement.node.action;
+  return undefined;
+}
+
 function isExecuteRevokeFromPublic(statement: VisitedStatement): boolean {
-  const grant = statement.type === 'AlterDefaultPrivilegesStmt' ? unwrap(statement.node.action, 'GrantStmt') ?? statement.node.action : statement.type === 'GrantStmt' ? statement.node : undefined;
+  const grant = grantOf(statement);
   if (grant === undefined || grant.is_grant === true || !namesPublic(grant.grantees)) return false;
   if (!['OBJECT_FUNCTION', 'OBJECT_PROCEDURE', 'OBJECT_ROUTINE'].includes(grant.objtype)) return false;
 

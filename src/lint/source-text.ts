@@ -53,16 +53,33 @@ export class SourceText {
   }
 }
 
-/** Converts a UTF-8 byte offset into `text` to a UTF-16 index. */
-export function byteOffsetToIndex(text: string, byteOffset: number): number {
+/**
+ * Returns a function that converts UTF-8 byte offsets into `text` to UTF-16 indexes. The table it
+ * builds once makes each conversion a binary search.
+ */
+export function createByteOffsetConverter(text: string): (byteOffset: number) => number {
+  const byteStarts: number[] = [];
+  const indexes: number[] = [];
   let bytes = 0;
-  let index = 0;
-  while (index < text.length && bytes < byteOffset) {
+  for (let index = 0; index < text.length; ) {
     const codePoint = text.codePointAt(index) ?? 0;
+    byteStarts.push(bytes);
+    indexes.push(index);
     bytes += utf8Length(codePoint);
     index += codePoint > 0xffff ? 2 : 1;
   }
-  return index;
+
+  return (byteOffset) => {
+    if (byteOffset >= bytes) return text.length;
+    let low = 0;
+    let high = byteStarts.length - 1;
+    while (low < high) {
+      const middle = (low + high + 1) >> 1;
+      if (byteStarts[middle] <= byteOffset) low = middle;
+      else high = middle - 1;
+    }
+    return indexes[low] ?? 0;
+  };
 }
 
 /** Converts a count of code points from the start of `text` to a UTF-16 index. */

@@ -154,6 +154,24 @@ export function decodeStringToken(token: Token): { readonly value: string; reado
   return { value, sourceIndexes };
 }
 
+/** Returns the index of the first character at or after `from` that is not whitespace or inside a comment. */
+export function skipSpaceAndComments(text: string, from: number): number {
+  let index = from;
+  for (;;) {
+    while (index < text.length && /\s/.test(text[index])) index += 1;
+
+    const pair = text.slice(index, index + 2);
+    if (pair === '--') {
+      const newline = text.indexOf('\n', index);
+      index = newline === -1 ? text.length : newline;
+    } else if (pair === '/*') {
+      index = blockCommentEnd(text, index);
+    } else {
+      return index;
+    }
+  }
+}
+
 function blockCommentEnd(text: string, start: number): number {
   let depth = 0;
   let index = start;

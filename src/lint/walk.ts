@@ -2,8 +2,8 @@ import { parseSync } from 'libpg-query';
 
 import { AstBody, nodeTypeOf, optionsOf, stringOf, unwrap } from './ast';
 import { PlStatement, PlpgsqlSyntaxError, Span, splitPlpgsql } from './plpgsql';
-import { byteOffsetToIndex, codePointOffsetToIndex } from './source-text';
-import { decodeStringToken, significantTokens, Token, tokenize } from './tokens';
+import { codePointOffsetToIndex, createByteOffsetConverter } from './source-text';
+import { decodeStringToken, significantTokens, skipSpaceAndComments, Token, tokenize } from './tokens';
 
 /** Kind of code a visited statement sits in. */
 export type Scope = 'top' | 'do-block' | 'function-body' | 'execute';
@@ -61,6 +61,18 @@ export interface WalkResult {
 interface Fragment {
   readonly text: string;
   readonly toFileIndex: (index: number) => number;
+}
+
+const byteConverters = new WeakMap<Fragment, (byteOffset: number) => number>();
+
+/** Returns the UTF-16 index in `fragment.text` of a parser byte offset, building the fragment's table on first use. */
+function indexOfByte(fragment: Fragment, byteOffset: number): number {
+  let convert = byteConverters.get(fragment);
+  if (convert === undefined) {
+    convert = createByteOffsetConverter(fragment.text);
+    byteConverters.set(fragment, convert);
+  }
+  return convert(byteOffset);
 }
 
 const TOP_CONTEXT: StatementContext = { scope: 'top', guards: [], handledConditions: [], enclosing: [], isExpression: false, inFunctionBody: false };
@@ -140,10 +152,11 @@ class Walker {
     const raw: readonly AstBody[] = parsed?.stmts ?? [];
     for (const entry of raw) {
       const startByte: number = entry.stmt_location ?? 0;
-      const start = firstTokenIndex(fragment.text, byteOffsetToIndex(fragment.text, startByte));
+      // The parser's statement location includes the whitespace and comments before the first token.
+      const start = skipSpaceAndComments(fragment.text, indexOfByte(fragment, startByte));
       const end = entry.stmt_len === undefined || entry.stmt_len === 0
         ? fragment.text.length
-        : byteOffsetToIndex(fragment.text, startByte + entry.stmt_len);
+        : indexOfByte(fragment, startByte + entry.stmt_len);
       this.visitStatement(fragment, entry.stmt, start, end, context);
     }
   }
@@ -160,7 +173,7 @@ class Walker {
       index,
       text: fragment.text.slice(start, end),
       context,
-      locate: (byteLocation) => fragment.toFileIndex(byteOffsetToIndex(fragment.text, byteLocation)),
+      locate: (byteLocation) => fragment.toFileIndex(indexOfByte(fragment, byteLocation)),
     });
 
     const inner: StatementContext = { ...context, enclosing: [...context.enclosing, index], isExpression: false };
@@ -209,7 +222,7 @@ class Walker {
 
     for (const statement of statements) {
       const location = firstLocation(statement);
-      const start = location === undefined ? 0 : byteOffsetToIndex(fragment.text, location);
+      const start = location === undefined ? 0 : indexOfByte(fragment, location);
       this.visitStatement(fragment, statement, start, start, context);
     }
   }
@@ -425,13 +438,6 @@ function subFragment(parent: Fragment, span: Span, prefix = '', blanks: readonly
     text: prefix + text,
     toFileIndex: (index) => parent.toFileIndex(span.start + Math.max(0, index - prefix.length)),
   };
-}
-
-/** Skips whitespace and comments: the parser's statement location includes what precedes the first token. */
-function firstTokenIndex(text: string, from: number): number {
-  const rest = text.slice(from);
-  const first = significantTokens(tokenize(rest))[0];
-  return first === undefined ? from : from + first.start;
 }
 
 /** Splits text on `;` outside quotes and comments, keeping each part's start index. */

@@ -137,6 +137,12 @@ describe('OV201 CREATE guards', () => {
     assert.deepEqual(codesOf(await lintRuleFixture('V201__create_type_guarded_in_do.sql')), []);
   });
 
+  it('unnamed index fails', async () => {
+    const file = await lintSql('BEGIN;\nCREATE TABLE IF NOT EXISTS util.a (id integer);\nCREATE INDEX ON util.a (id);\nCOMMIT;\n');
+    assert.deepEqual(positionsOf(file, 'OV201'), ['3:1']);
+    assert.match(findingsOf(file, 'OV201')[0].message, /a name and IF NOT EXISTS/);
+  });
+
   it('ADD CONSTRAINT without a guard fails', async () => {
     const file = await lintSql('BEGIN;\nALTER TABLE auth.tenant_h ADD CONSTRAINT tenant_h_bk_key UNIQUE (tenant_bk);\nCOMMIT;\n');
     assert.deepEqual(codesOf(file), ['OV201']);
@@ -244,6 +250,23 @@ describe('OV401 to OV403 security', () => {
     const file = await lintRuleFixture('V402__create_api_function_open_to_public.sql');
     assert.deepEqual(codesOf(file), ['OV402']);
     assert.match(file.findings[0].message, /api\.ping/);
+  });
+
+  it('later ALTER FUNCTION SET search_path passes', async () => {
+    const sql = [
+      'BEGIN;',
+      'CREATE OR REPLACE FUNCTION util.q() RETURNS integer LANGUAGE sql SECURITY DEFINER AS $f$ SELECT 1 $f$;',
+      'ALTER FUNCTION util.q() SET search_path = pg_catalog, pg_temp;',
+      'REVOKE ALL ON FUNCTION util.q() FROM PUBLIC;',
+      'COMMIT;',
+      '',
+    ].join('\n');
+    assert.deepEqual(codesOf(await lintSql(sql)), []);
+  });
+
+  it('default privileges to PUBLIC fail', async () => {
+    const file = await lintSql('BEGIN;\nALTER DEFAULT PRIVILEGES IN SCHEMA api GRANT EXECUTE ON FUNCTIONS TO PUBLIC;\nCOMMIT;\n');
+    assert.deepEqual(positionsOf(file, 'OV402'), ['2:1']);
   });
 
   it('REVOKE on all functions in the schema passes', async () => {
@@ -366,6 +389,12 @@ describe('walker', () => {
     const sql = "BEGIN;\nDO $$\nBEGIN\n    EXECUTE 'CREATE TABLE ' || 'util.a (id integer)';\nEND\n$$;\nCOMMIT;\n";
     const file = await lintSql(sql);
     assert.deepEqual(positionsOf(file, 'OV201'), ['4:13']);
+  });
+
+  it('compiler options before the block are skipped', async () => {
+    const sql = 'BEGIN;\nCREATE OR REPLACE FUNCTION util.f() RETURNS bytea LANGUAGE plpgsql AS $f$\n#variable_conflict use_column\nBEGIN\n    RETURN digest(\'x\', \'sha256\');\nEND\n$f$;\nCOMMIT;\n';
+    const file = await lintSql(sql);
+    assert.deepEqual(positionsOf(file, 'OV403'), ['5:12']);
   });
 
   it('loops, CASE and declarations are visited', async () => {
