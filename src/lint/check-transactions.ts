@@ -21,6 +21,7 @@ export function checkTransactionShape(file: CheckedFile): Detection[] {
   const detections: Detection[] = [];
   const topLevel = statementsOf(file).filter((statement) => statement.context.scope === 'top');
   const work = topLevel.filter((statement) => statement.type !== 'TransactionStmt');
+  const hasBegin = topLevel.some((statement) => ['TRANS_STMT_BEGIN', 'TRANS_STMT_START'].includes(statement.node.kind));
 
   let state: 'before' | 'open' | 'closed' = 'before';
   let begin: VisitedStatement | undefined;
@@ -43,6 +44,9 @@ export function checkTransactionShape(file: CheckedFile): Detection[] {
 
     if (state === 'closed' && !reportedOutside) {
       detections.push(detectAt('OV501', statement, 'statement after COMMIT runs in a transaction of its own: if it fails, the work before COMMIT stays'));
+      reportedOutside = true;
+    } else if (state === 'before' && hasBegin && !reportedOutside) {
+      detections.push(detectAt('OV501', statement, 'statement before BEGIN runs in a transaction of its own: if the rest fails, it stays'));
       reportedOutside = true;
     } else if (state === 'before' && work.length > 1 && !reportedOutside) {
       detections.push(detectAt('OV501', statement, `${work.length} statements run without BEGIN: psql commits each one that succeeds and goes on after one that fails`));

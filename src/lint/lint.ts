@@ -77,7 +77,7 @@ async function lintFile(filePath: string, disabled: ReadonlySet<string>): Promis
     return !disabled.has(detection.code) && (scope === 'all' || scope === kind);
   });
 
-  const outcome = applyWaivers(applicable, findWaivers(source), source);
+  const outcome = applyWaivers(applicable, findWaivers(source), source, disabled);
   const findings = [...outcome.kept, ...outcome.problems]
     .filter((detection) => !disabled.has(detection.code))
     .map((detection) => toFinding(detection, source))
@@ -174,7 +174,13 @@ async function collectSqlFiles(paths: readonly string[]): Promise<string[]> {
     files.push(...sqlFiles.map((name) => path.join(given, name)));
   }
 
-  return [...new Set(files)];
+  const seen = new Set<string>();
+  return files.filter((file) => {
+    const key = path.resolve(file);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }
 
 async function readText(filePath: string): Promise<string> {

@@ -58,10 +58,15 @@ export function findWaivers(source: SourceText): Waiver[] {
  * a finding whose statement, or an enclosing DO block, function or IF, starts on such a line.
  * A finding about the whole file is covered by a waiver in the file's leading comment block.
  *
- * A waiver without a reason or with an unknown code waives nothing and is reported as OV002; a
- * valid waiver that covers nothing is reported as OV003.
+ * A waiver without a reason or with an unknown code waives nothing and is reported as OV002. A
+ * valid waiver that covers nothing is reported as OV003, unless all its codes are in `disabledCodes`.
  */
-export function applyWaivers(detections: readonly Detection[], waivers: readonly Waiver[], source: SourceText): WaiverOutcome {
+export function applyWaivers(
+  detections: readonly Detection[],
+  waivers: readonly Waiver[],
+  source: SourceText,
+  disabledCodes: ReadonlySet<string> = new Set(),
+): WaiverOutcome {
   const problems: Detection[] = [];
   const valid: Waiver[] = [];
 
@@ -93,7 +98,8 @@ export function applyWaivers(detections: readonly Detection[], waivers: readonly
   }
 
   for (const waiver of valid) {
-    if (used.has(waiver)) continue;
+    // A waiver for rules switched off in this run has nothing to match, which says nothing about the file.
+    if (used.has(waiver) || waiver.codes.every((code) => disabledCodes.has(code))) continue;
     problems.push({ code: 'OV003', message: `waiver for ${waiver.codes.join(', ')} matches no finding on the next statement`, index: waiver.index });
   }
 

@@ -304,6 +304,12 @@ describe('OV501 and OV502 psql safety', () => {
     });
   }
 
+  it('statement before BEGIN fails', async () => {
+    const file = await lintSql('CREATE TABLE IF NOT EXISTS util.a (id integer);\nBEGIN;\nCREATE TABLE IF NOT EXISTS util.b (id integer);\nCOMMIT;\n');
+    assert.deepEqual(positionsOf(file, 'OV501'), ['1:1']);
+    assert.match(findingsOf(file, 'OV501')[0].message, /before BEGIN/);
+  });
+
   it('single BEGIN ... COMMIT passes', async () => {
     assert.deepEqual(positionsOf(await lintRuleFixture('V201__create_guarded_objects.sql'), 'OV501'), []);
   });
@@ -351,6 +357,12 @@ describe('waivers', () => {
     const file = await lintRuleFixture('V701__create_waiver_unused.sql');
     assert.deepEqual(codesOf(file), ['OV003', 'OV002']);
     assert.match(file.findings[1].message, /OV999/);
+  });
+
+  it('waiver of a disabled rule is not OV003', async () => {
+    const report = await lintPaths([path.join(RULE_FIXTURES, 'V701__create_waiver_with_reason.sql')], { disable: [...FILE_SET_RULES, 'OV301'] });
+    assert.deepEqual(codesOf(report.files[0]), []);
+    assert.deepEqual(report.files[0].waived.map((waived) => waived.code), ['OV202']);
   });
 
   it('same-line waiver applies', async () => {
@@ -448,6 +460,12 @@ describe('report', () => {
     assert.equal(new Set(codes).size, codes.length);
     const documentation = await fs.readFile(path.resolve(FIXTURES, '..', '..', '..', 'docs', 'lint-rules.md'), 'utf8');
     for (const code of codes) assert.match(documentation, new RegExp(`## ${code}\\b`), `docs/lint-rules.md lacks ${code}`);
+  });
+
+  it('path given twice is linted once', async () => {
+    const file = path.join(NAMING_FIXTURES, 'V001__create_paired.sql');
+    const report = await lintPaths([file, NAMING_FIXTURES]);
+    assert.equal(report.summary.files, 9);
   });
 
   it('missing path rejects with INVALID_ARGUMENT', async () => {
