@@ -98,7 +98,7 @@ export function applyWaivers(
   }
 
   for (const waiver of valid) {
-    // A waiver for rules switched off in this run has nothing to match, which says nothing about the file.
+    // A waiver for rules switched off in this run has nothing to match, and that is no fault of the file.
     if (used.has(waiver) || waiver.codes.every((code) => disabledCodes.has(code))) continue;
     problems.push({ code: 'OV003', message: `waiver for ${waiver.codes.join(', ')} matches no finding on the next statement`, index: waiver.index });
   }
