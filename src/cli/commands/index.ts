@@ -5,10 +5,13 @@ import { registerDbCommand } from './db';
 import { registerDeployCommand } from './deploy';
 import { registerNewCommand } from './new';
 import { registerHealthCommand } from './health';
+import { registerLintCommand } from './lint';
 import { registerRepairCommand } from './repair';
 import { registerRestoreCommand } from './restore';
 import { registerRollbackCommand } from './rollback';
 import { registerStatusCommand } from './status';
+import { registerTenantCommand } from './tenant';
+import { registerTestCommand } from './test';
 
 /** Registers every command on the program, in the order `--help` lists them. */
 export function registerCommands(program: Command): void {
@@ -17,8 +20,11 @@ export function registerCommands(program: Command): void {
   registerStatusCommand(program);
   registerRepairCommand(program);
   registerRestoreCommand(program);
+  registerTestCommand(program);
   registerHealthCommand(program);
   registerBackupCommand(program);
+  registerLintCommand(program);
   registerNewCommand(program);
+  registerTenantCommand(program);
   registerDbCommand(program);
 }
