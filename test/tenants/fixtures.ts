@@ -1,0 +1,93 @@
+import type { Client, ClientBase } from 'pg';
+
+import type { TenantRegistrationRequest } from '../../src/tenants';
+import { withFreshDatabase } from '../helpers/database';
+import { deployAll } from '../helpers/platform';
+
+// The tenant tests create databases named regw_*, unless the run chooses its own prefix.
+process.env.TEST_DATABASE_PREFIX ??= 'regw_';
+
+export { SYSTEM_TENANT_HK_HEX } from '../helpers/platform';
+
+/** Schemas whose tables carry tenant rows. */
+export const TENANT_SCHEMAS = ['auth', 'raw', 'staging', 'audit'] as const;
+
+/** Creates a fresh database, deploys every migration of the repository, and runs `fn` on it. */
+export function withRegistrationDatabase(fn: (client: Client, url: string) => Promise<void>): Promise<void> {
+  return withFreshDatabase(async (client, url) => {
+    await deployAll(client);
+    await fn(client, url);
+  });
+}
+
+let tenantCounter = 0;
+
+/** Returns a tenant name that no other registration of this process uses. */
+export function uniqueTenantName(prefix = 'Tenant'): string {
+  tenantCounter += 1;
+  return `${prefix} ${process.pid} ${tenantCounter}`;
+}
+
+/** A request that passes every rule; `overrides` replaces or adds fields. */
+export function validRequest(overrides: Partial<Record<keyof TenantRegistrationRequest, unknown>> = {}): TenantRegistrationRequest {
+  return {
+    tenant_name: uniqueTenantName(),
+    admin_email: 'admin@example.com',
+    admin_password: 'correct horse battery staple',
+    admin_first_name: 'Ada',
+    admin_last_name: 'Lovelace',
+    ...overrides,
+  } as TenantRegistrationRequest;
+}
+
+/** Every ordinary table of the tenant schemas as `schema.table`, in name order. */
+export async function tenantSchemaTables(client: ClientBase): Promise<string[]> {
+  const result = await client.query<{ name: string }>(
+    `SELECT format('%I.%I', n.nspname, c.relname) AS name
+     FROM pg_class AS c
+     JOIN pg_namespace AS n ON n.oid = c.relnamespace
+     WHERE n.nspname = ANY ($1) AND c.relkind IN ('r', 'p')
+     ORDER BY 1`,
+    [TENANT_SCHEMAS],
+  );
+  return result.rows.map((row) => row.name);
+}
+
+/** Tables of any user schema that have a tenant_hk column: the tables that row level security must protect. */
+export async function tenantScopedTables(client: ClientBase): Promise<string[]> {
+  const result = await client.query<{ name: string }>(
+    `SELECT format('%I.%I', n.nspname, c.relname) AS name
+     FROM pg_class AS c
+     JOIN pg_namespace AS n ON n.oid = c.relnamespace
+     JOIN pg_attribute AS a ON a.attrelid = c.oid AND a.attname = 'tenant_hk' AND NOT a.attisdropped
+     WHERE c.relkind IN ('r', 'p')
+       AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+       AND n.nspname NOT LIKE 'pg\\_%'
+       AND n.nspname NOT LIKE 'onevault\\_backup\\_%'
+     ORDER BY 1`,
+  );
+  return result.rows.map((row) => row.name);
+}
+
+/** Row count of each table, read as the connected (superuser) role. */
+export async function countRows(client: ClientBase, tables: readonly string[]): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for (const table of tables) {
+    const result = await client.query<{ count: string }>(`SELECT count(*) FROM ${table}`);
+    counts[table] = Number(result.rows[0].count);
+  }
+  return counts;
+}
+
+/** Number of rows in every auth table: zero change means a request left no auth rows. */
+export async function countAuthRows(client: ClientBase): Promise<number> {
+  const tables = (await tenantSchemaTables(client)).filter((table) => table.startsWith('auth.'));
+  const counts = await countRows(client, tables);
+  return Object.values(counts).reduce((sum, count) => sum + count, 0);
+}
+
+/** Returns the first column of the first row. */
+export async function scalar<T>(client: ClientBase, sql: string, values: unknown[] = []): Promise<T> {
+  const result = await client.query(sql, values);
+  return Object.values(result.rows[0] ?? {})[0] as T;
+}
