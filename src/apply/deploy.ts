@@ -1,5 +1,6 @@
 import type { ClientBase, ClientConfig } from 'pg';
 
+import { isConnectionFault } from '../connection/connect';
 import { OnevaultError } from '../errors';
 import { loadMigrations, normalizeVersion } from '../migrations/catalog';
 import { acquireDeployLock, releaseDeployLock, type LockHolder } from '../lock/advisory-lock';
@@ -67,6 +68,8 @@ export async function deploy(client: ClientBase, options: DeployOptions): Promis
     waitMs: options.lockWaitMs,
     signal: options.signal,
     onWait: (holder) => options.onEvent?.({ type: 'lock-wait', holder }),
+  }).catch((error: unknown) => {
+    throw asOnevaultError(error);
   });
   try {
     // The state is read after the lock is taken, so a process that waited finds the work done.
@@ -96,13 +99,25 @@ export async function deploy(client: ClientBase, options: DeployOptions): Promis
     }
 
     return { direction: 'FORWARD', outcomes, unchanged, durationMs: Date.now() - started, error: failure };
+  } catch (error) {
+    throw asOnevaultError(error);
   } finally {
     await releaseDeployLock(client);
   }
 }
 
-/** Wraps anything thrown into an `OnevaultError`, keeping the original as the cause. */
+/**
+ * Wraps anything thrown into an `OnevaultError`, keeping the original as the cause: a dropped
+ * session becomes `CONNECTION_LOST`, anything else `INTERNAL_ERROR`.
+ */
 export function asOnevaultError(error: unknown, version?: string): OnevaultError {
   if (error instanceof OnevaultError) return error;
+  if (isConnectionFault(error)) {
+    return new OnevaultError('CONNECTION_LOST', `The connection to the server dropped: ${error instanceof Error ? error.message : String(error)}.`, {
+      hint: 'The server rolled back any open transaction and released the deploy lock. Check that the server is up and reachable, then run the command again.',
+      cause: error,
+      version,
+    });
+  }
   return new OnevaultError('INTERNAL_ERROR', error instanceof Error ? error.message : String(error), { cause: error, version });
 }

@@ -31,6 +31,8 @@ export async function rollback(client: ClientBase, options: RollbackOptions): Pr
     waitMs: options.lockWaitMs,
     signal: options.signal,
     onWait: (holder) => options.onEvent?.({ type: 'lock-wait', holder }),
+  }).catch((error: unknown) => {
+    throw asOnevaultError(error);
   });
   try {
     const state = await readDatabaseState(client, migrations);
@@ -57,6 +59,8 @@ export async function rollback(client: ClientBase, options: RollbackOptions): Pr
 
     const unchanged = migrations.filter((migration) => !selected.includes(migration) && !isApplied(state, migration.version)).map((migration) => migration.version);
     return { direction: 'ROLLBACK', outcomes, unchanged, durationMs: Date.now() - started, error: failure };
+  } catch (error) {
+    throw asOnevaultError(error);
   } finally {
     await releaseDeployLock(client);
   }

@@ -2,10 +2,13 @@ import { randomUUID } from 'node:crypto';
 import type { ClientBase } from 'pg';
 import type { NoticeMessage } from 'pg-protocol/dist/messages';
 
+import { isConnectionFault } from '../connection/connect';
 import { OnevaultError, postgresFieldsOf, type PostgresErrorFields } from '../errors';
 import type { Direction, Migration, MigrationFile } from '../migrations/catalog';
 import { hasMigrationLog } from '../migrations/history';
 import { cancelBackend } from './cancel';
+import { describeLockWait, watchLockWaits, type LockWait } from './lock-wait-watch';
+import { insertFailedRun, recordLostRun, recordSuccessIfMissing, type RunRecord } from './record-run';
 
 /** Default `lock_timeout` of every migration: how long one statement waits for a table lock. */
 export const DEFAULT_LOCK_TIMEOUT_MS = 5_000;
@@ -15,8 +18,17 @@ export const DEFAULT_STATEMENT_TIMEOUT_MS = 10 * 60_000;
 export const DEFAULT_LOCK_RETRIES = 3;
 const LOCK_RETRY_BASE_DELAY_MS = 1_000;
 
+/**
+ * `client_connection_check_interval` of migration sessions (PostgreSQL 14 and later): how often the
+ * server checks, while a statement runs, that the client is still connected. When the onevault
+ * process is killed, the server then ends the statement, rolls back and releases the deploy lock
+ * within about this time instead of running the migration to its end.
+ */
+const CLIENT_CONNECTION_CHECK_INTERVAL_MS = 1_000;
+
 const SQLSTATE_LOCK_NOT_AVAILABLE = '55P03';
 const SQLSTATE_QUERY_CANCELED = '57014';
+const SQLSTATE_INSUFFICIENT_PRIVILEGE = '42501';
 /** Rollback files raise dependent_objects_still_exist when rows they did not create block them. */
 const SQLSTATE_DEPENDENT_OBJECTS = '2BP01';
 
@@ -32,7 +44,11 @@ export interface RunOptions {
   readonly lockTimeoutMs?: number;
   readonly statementTimeoutMs?: number;
   readonly lockRetries?: number;
-  /** Connection settings used to cancel the running statement when `signal` aborts. */
+  /**
+   * Connection settings of a second session on the same database, used to cancel the running
+   * statement when `signal` aborts, to name the table of a lock timeout, and to record the run
+   * after the session dropped.
+   */
   readonly cancelConfig?: import('pg').ClientConfig;
   readonly signal?: AbortSignal;
   readonly onEvent?: (event: RunEvent) => void;
@@ -51,9 +67,13 @@ export interface RunResult {
 /**
  * Executes one migration file as a single simple-protocol query, exactly as psql would send its
  * statements, and relays its NOTICE lines. The file is all-or-nothing by its own BEGIN and COMMIT.
+ * A file that writes no SUCCESS row of its own gets one from the tool, after the file.
  * On failure it rolls the session back, records a FAILED row in `util.migration_log` outside the
- * failed transaction (when the log exists), and throws `MIGRATION_FAILED`, `ROLLBACK_BLOCKED`,
- * `LOCK_TIMEOUT`, `INTERRUPTED` or `CONNECTION_LOST`. A lock timeout is retried with backoff.
+ * failed transaction (when the log exists; after a dropped connection, from a new session), and
+ * throws `MIGRATION_FAILED`, `ROLLBACK_BLOCKED`, `LOCK_TIMEOUT`, `INTERRUPTED`,
+ * `INSUFFICIENT_PRIVILEGE` or `CONNECTION_LOST`. A lock timeout is retried with doubling backoff,
+ * each retry announced as a `retry` event. Throws `INTERRUPTED` without running anything when
+ * `signal` has already aborted.
  */
 export async function runMigrationFile(client: ClientBase, migration: Migration, direction: Direction, options: RunOptions = {}): Promise<RunResult> {
   const file = direction === 'FORWARD' ? migration.forward : migration.rollback;
@@ -61,6 +81,7 @@ export async function runMigrationFile(client: ClientBase, migration: Migration,
   const started = Date.now();
 
   for (let attempt = 1; ; attempt += 1) {
+    throwIfAborted(options.signal, migration, direction);
     const runId = randomUUID();
     const notices: string[] = [];
     const onNotice = (notice: NoticeMessage): void => {
@@ -69,34 +90,92 @@ export async function runMigrationFile(client: ClientBase, migration: Migration,
       options.onEvent?.({ type: 'notice', version: migration.version, direction, message });
     };
 
-    await applySessionSettings(client, file, runId, options);
-    const attemptStarted = new Date();
-    const stopCancelling = watchSignal(client, options);
+    const run: RunRecord = { migration, direction, file, runId, startedAt: new Date() };
+    const asTool = (options.mode ?? 'tool') === 'tool';
+    let lockWatch: ReturnType<typeof watchLockWaits> | undefined;
+    let stopCancelling: () => void = () => undefined;
     client.on('notice', onNotice);
     try {
+      await applySessionSettings(client, file, runId, options);
+      stopCancelling = watchSignal(client, options);
+      if (options.cancelConfig) lockWatch = watchLockWaits(options.cancelConfig, processIdOf(client), options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS);
+
       await client.query(file.sql);
+      if (asTool) await recordSuccessIfMissing(client, run);
       return { version: migration.version, name: migration.name, direction, runId, durationMs: Date.now() - started, notices, attempts: attempt };
     } catch (error) {
+      const lockWait = await lockWatch?.stop();
+      if (isConnectionFault(error)) throw await describeLostConnection(error, run, options);
+
       const interrupted = options.signal?.aborted === true && postgresFieldsOf(error)?.sqlstate === SQLSTATE_QUERY_CANCELED;
-      const failure = describeRunError(error, migration, direction, file, interrupted);
-      await recordFailure(client, migration, direction, file, runId, attemptStarted, failure, options);
+      const failure = describeRunError(error, migration, direction, file, interrupted, lockWait);
+      await recordFailure(client, run, failure, options);
 
       if (failure.code === 'LOCK_TIMEOUT' && attempt <= retries && !options.signal?.aborted) {
         const delayMs = LOCK_RETRY_BASE_DELAY_MS * 2 ** (attempt - 1);
         options.onEvent?.({ type: 'retry', version: migration.version, direction, attempt, delayMs, reason: failure.message });
-        await sleep(delayMs);
+        await sleep(delayMs, options.signal);
         continue;
+      }
+      if (failure.code === 'LOCK_TIMEOUT' && attempt > 1) {
+        throw new OnevaultError('LOCK_TIMEOUT', `${failure.message} Gave up after ${attempt} attempts.`, { hint: failure.hint, version: failure.version, cause: error, postgres: failure.postgres });
       }
       throw failure;
     } finally {
+      await lockWatch?.stop();
       client.off('notice', onNotice);
       stopCancelling();
     }
   }
 }
 
+function throwIfAborted(signal: AbortSignal | undefined, migration: Migration, direction: Direction): void {
+  if (!signal?.aborted) return;
+  throw new OnevaultError('INTERRUPTED', `Interrupted before ${direction === 'FORWARD' ? 'migration' : 'rollback'} ${migration.version} started; nothing of it ran.`, {
+    hint: 'Run the command again when ready.',
+    version: migration.version,
+  });
+}
+
+/**
+ * Builds the error for a run whose session dropped: the server has rolled back whatever was not
+ * committed and released the session's locks. From a new session it finds out whether the file had
+ * committed and, when not, records the FAILED row.
+ */
+async function describeLostConnection(error: unknown, run: RunRecord, options: RunOptions): Promise<OnevaultError> {
+  const verb = run.direction === 'FORWARD' ? 'Migration' : 'Rollback';
+  const reason = error instanceof Error ? error.message : String(error);
+  const base = `${verb} ${run.migration.version} (${run.file.fileName}) lost its connection to the server: ${reason}.`;
+  const fields = postgresFieldsOf(error);
+  const asTool = (options.mode ?? 'tool') === 'tool';
+
+  const outcome = asTool && options.cancelConfig ? await recordLostRun(options.cancelConfig, run, base, { code: 'CONNECTION_LOST', ...(fields ?? {}) }) : 'not recorded';
+  const consequence =
+    outcome === 'committed'
+      ? `The server had committed the file before the connection dropped, so ${run.migration.version} is ${run.direction === 'FORWARD' ? 'applied' : 'rolled back'}.`
+      : 'The server rolled back the open transaction, so nothing of this file was applied.';
+  const record =
+    outcome === 'failure recorded' ? ' The run is recorded as FAILED in util.migration_log.' : outcome === 'not recorded' ? ' The server could not be reached again to record the run.' : '';
+  return new OnevaultError('CONNECTION_LOST', `${base} ${consequence}${record}`, {
+    hint: 'Check that the server is up and reachable (a restart or an administrator ending the session also drops it), then run the command again: it continues where this run stopped.',
+    version: run.migration.version,
+    cause: error,
+    postgres: fields,
+  });
+}
+
+function processIdOf(client: ClientBase): number {
+  return (client as unknown as { processID: number }).processID;
+}
+
 async function applySessionSettings(client: ClientBase, file: MigrationFile, runId: string, options: RunOptions): Promise<void> {
   const asTool = (options.mode ?? 'tool') === 'tool';
+  // The setting does not exist before PostgreSQL 14, where set_config would fail; WHERE skips it there.
+  await client.query(
+    `SELECT set_config('client_connection_check_interval', $1, false)
+     WHERE current_setting('server_version_num')::integer >= 140000`,
+    [`${CLIENT_CONNECTION_CHECK_INTERVAL_MS}ms`],
+  );
   await client.query(
     `SELECT set_config('onevault.client', $1, false),
             set_config('onevault.checksum', $2, false),
@@ -127,7 +206,7 @@ function watchSignal(client: ClientBase, options: RunOptions): () => void {
   return () => signal.removeEventListener('abort', onAbort);
 }
 
-function describeRunError(error: unknown, migration: Migration, direction: Direction, file: MigrationFile, interrupted: boolean): OnevaultError {
+function describeRunError(error: unknown, migration: Migration, direction: Direction, file: MigrationFile, interrupted: boolean, lockWait?: LockWait): OnevaultError {
   const fields = postgresFieldsOf(error);
   const message = error instanceof Error ? error.message : String(error);
   const where = locate(file, fields);
@@ -149,9 +228,11 @@ function describeRunError(error: unknown, migration: Migration, direction: Direc
     });
   }
   if (fields.sqlstate === SQLSTATE_LOCK_NOT_AVAILABLE) {
-    const table = fields.table ? ` on ${fields.schema ? `${fields.schema}.` : ''}${fields.table}` : '';
-    return new OnevaultError('LOCK_TIMEOUT', `${verb} ${migration.version} could not take a lock${table} in time${where}: ${message}.`, {
-      hint: 'Another session holds a conflicting lock; find it in pg_locks and pg_stat_activity, or raise --migration-lock-timeout.',
+    let table = relationInContext(fields.where);
+    if (fields.table) table = ` on ${fields.schema ? `${fields.schema}.` : ''}${fields.table}`;
+    if (lockWait) table = ` on ${describeLockWait(lockWait)}`;
+    return new OnevaultError('LOCK_TIMEOUT', `${verb} ${migration.version} could not take a lock${table} within its lock_timeout${where}: ${message}.`, {
+      hint: 'Another session holds a conflicting lock: wait for it to finish or end it (pg_locks and pg_stat_activity show it), or raise --migration-lock-timeout. Nothing of this file was applied.',
       version: migration.version,
       cause: error,
       postgres: fields,
@@ -165,12 +246,34 @@ function describeRunError(error: unknown, migration: Migration, direction: Direc
       postgres: fields,
     });
   }
+  if (fields.sqlstate === SQLSTATE_INSUFFICIENT_PRIVILEGE) {
+    return new OnevaultError('INSUFFICIENT_PRIVILEGE', `${verb} ${migration.version} (${file.fileName}) failed${where} because the database user lacks a privilege: ${message}.`, {
+      hint: fields.hint ?? 'Nothing of this file was applied. Run the command as the database owner or a user with the privilege named above (for example GRANT CREATE ON DATABASE), then run it again.',
+      version: migration.version,
+      cause: error,
+      postgres: fields,
+    });
+  }
+  if (fields.sqlstate === SQLSTATE_QUERY_CANCELED) {
+    return new OnevaultError('MIGRATION_FAILED', `${verb} ${migration.version} (${file.fileName}) was cancelled${where}: ${message}.`, {
+      hint: 'Nothing of this file was applied. A statement ran longer than its statement_timeout (raise --statement-timeout), or another session cancelled it.',
+      version: migration.version,
+      cause: error,
+      postgres: fields,
+    });
+  }
   return new OnevaultError('MIGRATION_FAILED', `${verb} ${migration.version} (${file.fileName}) failed${where}: ${message}`, {
     hint: fields.hint ?? 'Nothing of this file was applied. Fix the cause named above and run the command again.',
     version: migration.version,
     cause: error,
     postgres: fields,
   });
+}
+
+/** Returns " on TABLE" for the relation named in an error context ("while locking tuple (0,1) in relation ..."), or "". */
+function relationInContext(where: string | undefined): string {
+  const match = /relation "([^"]+)"/.exec(where ?? '');
+  return match ? ` on ${match[1]}` : '';
 }
 
 /** Returns " at line L, column C" for the error position that PostgreSQL reported, or "". */
@@ -183,40 +286,26 @@ function locate(file: MigrationFile, fields: PostgresErrorFields | undefined): s
   return ` at line ${lines.length}, column ${lines[lines.length - 1].length + 1}`;
 }
 
-async function recordFailure(
-  client: ClientBase,
-  migration: Migration,
-  direction: Direction,
-  file: MigrationFile,
-  runId: string,
-  startedAt: Date,
-  failure: OnevaultError,
-  options: RunOptions,
-): Promise<void> {
+async function recordFailure(client: ClientBase, run: RunRecord, failure: OnevaultError, options: RunOptions): Promise<void> {
   try {
     await client.query('ROLLBACK');
     if ((options.mode ?? 'tool') !== 'tool' || !(await hasMigrationLog(client))) return;
-    await client.query(
-      `INSERT INTO util.migration_log
-         (run_id, version, name, direction, status, started_at, finished_at, executed_via, checksum, error_message, error_detail)
-       VALUES ($1, $2, $3, $4, 'FAILED', $5, clock_timestamp(), 'onevault', $6, $7, $8)`,
-      [
-        runId,
-        migration.version,
-        migration.name,
-        direction,
-        startedAt,
-        file.checksum,
-        failure.message,
-        JSON.stringify({ code: failure.code, ...(failure.postgres ?? {}) }),
-      ],
-    );
+    await insertFailedRun(client, run, failure.message, { code: failure.code, ...(failure.postgres ?? {}) });
   } catch {
-    // NOTE: a FAILED row cannot be written when the connection itself is gone; the error thrown
-    // to the caller still says what happened, and the server has rolled the transaction back.
+    // NOTE: when the session drops during these statements, this run gets no FAILED row. The
+    // error thrown to the caller still names the failure, and the server has rolled the run back.
   }
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** Waits `ms`, or less when `signal` aborts first. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }

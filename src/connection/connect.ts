@@ -121,3 +121,21 @@ export function withDatabase(config: ClientConfig, database: string): ClientConf
 export function quoteIdentifier(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
+
+const CONNECTION_FAULT_MESSAGE = /Connection terminated|connection error and is not queryable|Client was closed and is not queryable|read ECONNRESET|write EPIPE/i;
+const CONNECTION_FAULT_SYSTEM_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'ECONNREFUSED', 'ETIMEDOUT', 'EHOSTUNREACH']);
+
+/**
+ * Returns true when an error means that the session is gone: the socket closed or failed, or the
+ * server ended the session (SQLSTATE class 08, or 57P01 to 57P03 on shutdown, crash or restart).
+ * The server then has rolled back the session's open transaction and released its locks.
+ */
+export function isConnectionFault(error: unknown): boolean {
+  const sqlstate = postgresFieldsOf(error)?.sqlstate;
+  if (sqlstate) return sqlstate.startsWith('08') || sqlstate === '57P01' || sqlstate === '57P02' || sqlstate === '57P03';
+
+  if (typeof error !== 'object' || error === null) return false;
+  const systemCode = (error as { code?: unknown }).code;
+  if (typeof systemCode === 'string' && CONNECTION_FAULT_SYSTEM_CODES.has(systemCode)) return true;
+  return error instanceof Error && CONNECTION_FAULT_MESSAGE.test(error.message);
+}

@@ -18,6 +18,8 @@ export interface RepairOptions {
   readonly dryRun?: boolean;
   /** Why the files changed, kept in the log row and the audit event. */
   readonly reason?: string;
+  /** Confirmation method of the operator (`--yes`, or `typed yes` at the prompt), kept in the log row and the audit event. */
+  readonly confirmation?: string;
   readonly lockWaitMs?: number;
 }
 
@@ -49,7 +51,7 @@ export async function repairChecksums(client: ClientBase, options: RepairOptions
 
     await client.query('BEGIN');
     try {
-      for (const repair of repairs) await recordRepair(client, repair, migrations.find((m) => m.version === repair.version)?.name ?? '', options.reason);
+      for (const repair of repairs) await recordRepair(client, repair, migrations.find((m) => m.version === repair.version)?.name ?? '', options);
       await client.query('COMMIT');
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
@@ -64,13 +66,14 @@ export async function repairChecksums(client: ClientBase, options: RepairOptions
   }
 }
 
-async function recordRepair(client: ClientBase, repair: ChecksumRepair, name: string, reason: string | undefined): Promise<void> {
+async function recordRepair(client: ClientBase, repair: ChecksumRepair, name: string, options: RepairOptions): Promise<void> {
   const details = JSON.stringify({
     repair: true,
     file: repair.fileName,
     previous_checksum: repair.recordedChecksum,
     new_checksum: repair.fileChecksum,
-    reason: reason ?? null,
+    reason: options.reason ?? null,
+    confirmation: options.confirmation ?? null,
   });
   await client.query(
     `INSERT INTO util.migration_log (run_id, version, name, direction, status, started_at, finished_at, executed_via, checksum, details)

@@ -29,7 +29,7 @@ export function registerRepairCommand(program: Command): Command {
           action: `Repair would re-record ${preview.repairs.length} checksum(s)`,
           question: 'Accept the changed files as applied? The migrations are not run again.',
         });
-        return repairChecksums(session.client, { migrationsDir: global.migrations, reason: options.reason });
+        return repairChecksums(session.client, { migrationsDir: global.migrations, reason: options.reason, confirmation: options.yes ? '--yes' : 'typed yes' });
       });
 
       if (global.json) printJson(report);
