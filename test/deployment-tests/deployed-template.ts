@@ -39,8 +39,8 @@ export async function databasesStartingWith(prefix: string): Promise<string[]> {
 export class DeployedTemplate {
   private constructor(readonly name: string) {}
 
-  /** Creates the template database and deploys the repository's migrations into it. */
-  static async create(label: string): Promise<DeployedTemplate> {
+  /** Creates the template database and deploys the migrations of `migrationsDir` (the repository's by default) into it. */
+  static async create(label: string, migrationsDir: string = MIGRATIONS_DIR): Promise<DeployedTemplate> {
     const name = uniqueDatabaseName(`${label}_tpl`);
     await runAdmin(`CREATE DATABASE "${name}"`);
     const template = new DeployedTemplate(name);
@@ -48,7 +48,7 @@ export class DeployedTemplate {
       const client = new Client({ connectionString: databaseUrl(adminUrl(), name) });
       await client.connect();
       try {
-        const report = await deploy(client, { migrationsDir: MIGRATIONS_DIR });
+        const report = await deploy(client, { migrationsDir });
         if (report.error) throw report.error;
       } finally {
         await client.end();
@@ -80,6 +80,31 @@ export class DeployedTemplate {
     } finally {
       await runAdmin(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
     }
+  }
+
+  /**
+   * Copies the template, lets `breakIt` damage the copy through a session that is closed before
+   * `check` runs (so that the copy has no sessions, as CREATE DATABASE ... TEMPLATE requires),
+   * then asserts that `check` left no scratch copy of it behind, also when `check` throws.
+   */
+  async withBrokenCopy(label: string, breakIt: (client: Client, url: string) => Promise<void>, check: (url: string, database: string) => Promise<void>): Promise<void> {
+    await this.withCopy(label, async (client, url, database) => {
+      await breakIt(client, url);
+      await client.end();
+
+      let failure: unknown;
+      try {
+        await check(url, database);
+      } catch (error) {
+        failure = error;
+      }
+      const leftovers = await databasesStartingWith(`${database}_scratch_`);
+      if (leftovers.length > 0) {
+        for (const leftover of leftovers) await runAdmin(`DROP DATABASE IF EXISTS "${leftover}" WITH (FORCE)`);
+      }
+      if (failure !== undefined) throw failure;
+      if (leftovers.length > 0) throw new Error(`scratch copies left behind: ${leftovers.join(', ')}`);
+    });
   }
 
   async drop(): Promise<void> {

@@ -1,0 +1,110 @@
+import { expectEqual, expectThat, groupOf, listText, type CheckGroup } from './check-result';
+import { SYSTEM_OPERATIONS } from './system-operations';
+
+/** Roles that V001 grants EXECUTE on the tenant-key function to, when they exist. */
+export const FUNCTION_GRANTEES = ['onevault_app', 'app_user'] as const;
+
+/** Tables that hold tenant and role rows; no role but their owner may hold a privilege on them. */
+export const PROTECTED_TABLES = ['auth.tenant_h', 'auth.tenant_profile_s', 'auth.role_h', 'auth.role_profile_s'] as const;
+
+// aclexplode of a NULL ACL gives nothing, but NULL means the default privileges, which give
+// EXECUTE on functions to PUBLIC. acldefault supplies them so that the check finds that grant.
+const FUNCTION_GRANTS_SQL = `SELECT CASE WHEN acl.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(acl.grantee) END AS grantee, acl.privilege_type
+FROM pg_catalog.pg_proc AS p
+CROSS JOIN LATERAL aclexplode(COALESCE(p.proacl, acldefault('f', p.proowner))) AS acl
+WHERE p.oid = to_regprocedure($1)
+  AND acl.grantee <> p.proowner
+ORDER BY 1`;
+
+const TABLE_GRANTS_SQL = `SELECT format('%s on %s', CASE WHEN acl.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(acl.grantee) END, t.name) AS grant_text
+FROM unnest($1::text[]) AS t(name)
+JOIN pg_catalog.pg_class AS c ON c.oid = to_regclass(t.name)
+CROSS JOIN LATERAL aclexplode(COALESCE(c.relacl, acldefault('r', c.relowner))) AS acl
+WHERE acl.grantee <> c.relowner
+GROUP BY acl.grantee, t.name
+ORDER BY 1`;
+
+const SECURITY_DEFINER_SQL = `SELECT format('%I.%I(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)) AS name,
+       EXISTS (SELECT 1 FROM unnest(p.proconfig) AS setting WHERE setting LIKE 'search\\_path=%') AS pins_search_path
+FROM pg_catalog.pg_proc AS p
+JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace
+WHERE p.prosecdef
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend AS d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
+ORDER BY 1`;
+
+const API_PUBLIC_EXECUTE_SQL = `SELECT format('api.%I(%s)', p.proname, pg_get_function_identity_arguments(p.oid)) AS name,
+       EXISTS (
+         SELECT 1 FROM aclexplode(COALESCE(p.proacl, acldefault('f', p.proowner))) AS acl
+         WHERE acl.grantee = 0 AND acl.privilege_type = 'EXECUTE'
+       ) AS public_execute
+FROM pg_catalog.pg_proc AS p
+JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace
+WHERE n.nspname = 'api'
+ORDER BY 1`;
+
+export const securityChecks: CheckGroup = groupOf('security', [
+  {
+    name: 'exactly one system tenant',
+    run: async (context) => {
+      const rows = (
+        await context.client.query<{ tenant: string }>(
+          `SELECT format('%s %s', h.tenant_bk, encode(h.tenant_hk, 'hex')) AS tenant
+           FROM auth.tenant_h AS h
+           WHERE h.tenant_bk = $1
+              OR EXISTS (SELECT 1 FROM auth.tenant_profile_s AS p WHERE p.tenant_hk = h.tenant_hk AND p.load_end_date IS NULL AND p.tenant_type = 'SYSTEM')
+           ORDER BY 1`,
+          [SYSTEM_OPERATIONS.tenantBk],
+        )
+      ).rows;
+      return expectEqual(listText(rows.map((row) => row.tenant)), listText([`${SYSTEM_OPERATIONS.tenantBk} ${SYSTEM_OPERATIONS.tenantHkHex}`]), 'Counts tenants with business key SYSTEM_OPERATIONS or a current profile of type SYSTEM.');
+    },
+  },
+  {
+    name: 'function grants only to application roles',
+    run: async (context) => {
+      const rows = (await context.client.query<{ grantee: string; privilege_type: string }>(FUNCTION_GRANTS_SQL, [`${SYSTEM_OPERATIONS.functionName}()`])).rows;
+      const unexpected = rows.filter((row) => !(FUNCTION_GRANTEES as readonly string[]).includes(row.grantee)).map((row) => `${row.privilege_type} to ${row.grantee}`);
+      return expectThat(
+        unexpected.length === 0,
+        `grants besides the owner: ${listText(rows.map((row) => `${row.privilege_type} to ${row.grantee}`))}`,
+        `EXECUTE only to ${listText([...FUNCTION_GRANTEES])}, never to PUBLIC`,
+      );
+    },
+  },
+  {
+    name: 'no grants on tenant and role tables',
+    run: async (context) => {
+      const rows = (await context.client.query<{ grant_text: string }>(TABLE_GRANTS_SQL, [PROTECTED_TABLES])).rows;
+      return expectEqual(
+        `privileges of roles other than the owner: ${listText(rows.map((row) => row.grant_text))}`,
+        'privileges of roles other than the owner: none',
+        `Tables checked: ${PROTECTED_TABLES.join(', ')}. Applications reach them through api functions only.`,
+      );
+    },
+  },
+  {
+    name: 'security definer functions pin search_path',
+    run: async (context) => {
+      const rows = (await context.client.query<{ name: string; pins_search_path: boolean }>(SECURITY_DEFINER_SQL)).rows;
+      const unpinned = rows.filter((row) => !row.pins_search_path).map((row) => row.name);
+      return expectThat(
+        unpinned.length === 0,
+        `${rows.length} SECURITY DEFINER functions, without SET search_path: ${listText(unpinned)}`,
+        'every SECURITY DEFINER function has SET search_path',
+        'Without it, a caller can put a schema of their own first on the search path and run code with the owner\'s rights.',
+      );
+    },
+  },
+  {
+    name: 'no api function executable by PUBLIC',
+    run: async (context) => {
+      const rows = (await context.client.query<{ name: string; public_execute: boolean }>(API_PUBLIC_EXECUTE_SQL)).rows;
+      if (rows.length === 0) {
+        return { status: 'SKIPPED', found: 'schema api has no functions yet', expected: 'no api function executable by PUBLIC', note: 'The check applies once api has functions.' };
+      }
+      const open = rows.filter((row) => row.public_execute).map((row) => row.name);
+      return expectThat(open.length === 0, `${rows.length} api functions, executable by PUBLIC: ${listText(open)}`, 'none executable by PUBLIC');
+    },
+  },
+]);
