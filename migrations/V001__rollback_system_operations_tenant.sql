@@ -63,9 +63,9 @@
 --   Run the printed restore statements to bring back the removed rows, then
 --   deploy V001 again (V001__create_system_operations_tenant.sql) to recreate
 --   its function and indexes. The statements skip rows that exist already,
---   so they also work after V001 has been deployed again. The
---   schema USAGE that V001 granted on util to application roles is left in
---   place: it exposes no rows and other util functions may rely on it.
+--   so they also work after V001 has been deployed again. The schema USAGE
+--   on util that V001 granted to the application roles onevault_app and
+--   app_user is revoked with the function.
 -- =============================================================================
 
 BEGIN;
@@ -121,6 +121,7 @@ DECLARE
     v_statement text;
     v_removed_objects text[] := ARRAY[]::text[];
     v_details jsonb;
+    v_role name;
 BEGIN
     RAISE NOTICE '🔄 Starting rollback V001: System Operations Tenant';
 
@@ -456,6 +457,18 @@ BEGIN
             DROP FUNCTION util.get_system_operations_tenant_hk() RESTRICT;
             v_removed_objects := v_removed_objects || 'function util.get_system_operations_tenant_hk()'::text;
             RAISE NOTICE '✅ Removed System Operations Utility Function';
+
+            -- V001 granted USAGE on util to the application roles together
+            -- with EXECUTE on the function, so both go with the function.
+            FOR v_role IN
+                SELECT rolname
+                FROM pg_catalog.pg_roles
+                WHERE rolname IN ('onevault_app', 'app_user')
+                ORDER BY rolname
+            LOOP
+                EXECUTE pg_catalog.format('REVOKE USAGE ON SCHEMA util FROM %I', v_role);
+                v_removed_objects := v_removed_objects || ('grant USAGE on schema util to ' || v_role::text);
+            END LOOP;
         END IF;
 
         IF v_audit_counts <> '{}' THEN

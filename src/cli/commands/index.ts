@@ -12,6 +12,7 @@ import { registerRollbackCommand } from './rollback';
 import { registerStatusCommand } from './status';
 import { registerTenantCommand } from './tenant';
 import { registerTestCommand } from './test';
+import { registerVerifyCommand } from './verify';
 
 /** Registers every command on the program, in the order `--help` lists them. */
 export function registerCommands(program: Command): void {
@@ -24,6 +25,7 @@ export function registerCommands(program: Command): void {
   registerHealthCommand(program);
   registerBackupCommand(program);
   registerLintCommand(program);
+  registerVerifyCommand(program);
   registerNewCommand(program);
   registerTenantCommand(program);
   registerDbCommand(program);
