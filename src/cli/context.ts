@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import type { SessionOptions } from '../connection/session';
@@ -14,8 +15,17 @@ export interface GlobalOptions {
   readonly createDatabase?: boolean;
 }
 
-/** Default migrations folder: `migrations/` of the package, so the platform deploys from anywhere. */
+/** `migrations/` of the package: the platform's own migrations. */
 export const PACKAGED_MIGRATIONS_DIR = path.resolve(__dirname, '..', '..', '..', 'migrations');
+
+/**
+ * Returns the default of `--migrations`: `migrations/` of the working directory when it exists,
+ * as in a team's project, else the package's own folder, so the platform deploys from anywhere.
+ */
+export function defaultMigrationsDir(cwd: string = process.cwd()): string {
+  const local = path.resolve(cwd, 'migrations');
+  return fs.existsSync(local) && fs.statSync(local).isDirectory() ? local : PACKAGED_MIGRATIONS_DIR;
+}
 
 /** Returns the global options as seen from a subcommand. */
 export function globalOptionsOf(command: Command): GlobalOptions {

@@ -3,8 +3,9 @@ import { Command, CommanderError } from 'commander';
 import { OnevaultError } from '../errors';
 import { registerCommands } from './commands';
 import { printError } from './commands/report-error';
-import { PACKAGED_MIGRATIONS_DIR } from './context';
+import { defaultMigrationsDir } from './context';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, exitCodeFor } from './exit-codes';
+import { installSignalHandlers } from './interrupt';
 import { jsonReplacer } from './output';
 
 /** Builds the command-line program with every command registered. */
@@ -16,7 +17,7 @@ export function buildProgram(): Command {
     .version(readVersion())
     .option('--database-url <url>', 'PostgreSQL URL of the target database; else DATABASE_URL, PG* variables, DB_* variables, else the embedded server')
     .option('--data-dir <dir>', 'folder of the embedded server', '.onevault')
-    .option('--migrations <dir>', 'folder of the migration files', PACKAGED_MIGRATIONS_DIR)
+    .option('--migrations <dir>', 'folder of the migration files; default: ./migrations when it exists, else the platform migrations of the package', defaultMigrationsDir())
     .option('--create-database', 'create the target database when it does not exist')
     .option('--json', 'print the result as JSON on stdout')
     .showHelpAfterError()
@@ -29,13 +30,19 @@ export function buildProgram(): Command {
   return program;
 }
 
-/** Runs the CLI with `argv` and sets the process exit code; never calls process.exit itself. */
+/**
+ * Runs the CLI with `argv` and sets the process exit code. Calls process.exit only on an
+ * interrupting signal, after stopping the embedded server (see `installSignalHandlers`).
+ */
 export async function main(argv: readonly string[]): Promise<void> {
   const program = buildProgram();
+  const removeSignalHandlers = installSignalHandlers();
   try {
     await program.parseAsync([...argv]);
   } catch (error) {
     process.exitCode = handleError(error, argv.includes('--json'));
+  } finally {
+    removeSignalHandlers();
   }
 }
 
