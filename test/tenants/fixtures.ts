@@ -1,7 +1,7 @@
-import type { Client, ClientBase } from 'pg';
+import { Client, type ClientBase } from 'pg';
 
 import type { TenantRegistrationRequest } from '../../src/tenants';
-import { withFreshDatabase } from '../helpers/database';
+import { adminUrl, databaseUrl, withFreshDatabase } from '../helpers/database';
 import { deployAll } from '../helpers/platform';
 
 // The tenant tests create databases named regw_*, unless the run chooses its own prefix.
@@ -18,6 +18,56 @@ export function withRegistrationDatabase(fn: (client: Client, url: string) => Pr
     await deployAll(client);
     await fn(client, url);
   });
+}
+
+/** A deployed database shared by the tests of one suite. */
+export interface SharedDatabase {
+  readonly client: Client;
+  readonly url: string;
+  /** Closes the client and drops the database. */
+  close(): Promise<void>;
+}
+
+let databaseCounter = 0;
+
+/**
+ * Creates a database with every migration deployed, for suites whose tests may share one (use it
+ * in `before` and close it in `after`). The name starts with TEST_DATABASE_PREFIX.
+ */
+export async function openSharedDatabase(): Promise<SharedDatabase> {
+  databaseCounter += 1;
+  const name = `${process.env.TEST_DATABASE_PREFIX}${process.pid}_${Date.now().toString(36)}_s${databaseCounter}`.toLowerCase().slice(0, 63);
+  await runOnServer(`CREATE DATABASE "${name}"`);
+
+  const url = databaseUrl(adminUrl(), name);
+  const client = new Client({ connectionString: url });
+  try {
+    await client.connect();
+    await deployAll(client);
+  } catch (error) {
+    await client.end().catch(() => undefined);
+    await runOnServer(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    throw error;
+  }
+
+  return {
+    client,
+    url,
+    close: async () => {
+      await client.end().catch(() => undefined);
+      await runOnServer(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    },
+  };
+}
+
+async function runOnServer(sql: string): Promise<void> {
+  const admin = new Client({ connectionString: adminUrl() });
+  await admin.connect();
+  try {
+    await admin.query(sql);
+  } finally {
+    await admin.end();
+  }
 }
 
 let tenantCounter = 0;
