@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 
 import { registerBackupCommand } from './backup';
+import { registerChecklistCommand } from './checklist';
 import { registerDbCommand } from './db';
 import { registerDeployCommand } from './deploy';
 import { registerNewCommand } from './new';
@@ -22,6 +23,7 @@ export function registerCommands(program: Command): void {
   registerRepairCommand(program);
   registerRestoreCommand(program);
   registerTestCommand(program);
+  registerChecklistCommand(program);
   registerHealthCommand(program);
   registerBackupCommand(program);
   registerLintCommand(program);
