@@ -44,7 +44,9 @@ async function main() {
   const env = { ...process.env };
   let server;
   if (!env.DATABASE_URL) {
-    const { startEmbedded } = require(path.join(root, 'dist', 'src', 'connection', 'embedded.js'));
+    const { registerEmbeddedShutdownHandlers, startEmbedded } = require(path.join(root, 'dist', 'src', 'connection', 'embedded.js'));
+    // Ctrl-C or SIGTERM during the run stops the test server before this process ends.
+    registerEmbeddedShutdownHandlers();
     process.stderr.write('DATABASE_URL is not set: starting the embedded PostgreSQL server in .onevault-test/ for the tests.\n');
     server = await startEmbedded({ dataDir: path.join(root, '.onevault-test') });
     env.DATABASE_URL = server.connectionString;

@@ -15,7 +15,7 @@ import {
   SUPERUSER_NAME,
   writeCredentials,
 } from './embedded-layout';
-import { canUserAccess, SERVER_OS_USER_NAME } from './embedded-os-user';
+import { canUserAccess } from './embedded-os-user';
 import {
   describeFailure,
   isLoopbackPortFree,
@@ -73,27 +73,14 @@ async function chownToServerUser(context: EmbeddedContext, file: string): Promis
 }
 
 /**
- * Creates the data folder, and as root makes sure that the `postgres` OS user can enter it.
- * Throws EMBEDDED_START_FAILED when it cannot, because initdb and the server would fail later
- * with a less clear message.
+ * Creates the data folder, and tells whether the server's OS user can enter it. Sets mode 0755 on
+ * a folder that this call creates, and never changes the permissions of a folder that existed.
  */
-export async function ensureRootDir(layout: EmbeddedLayout, runAs: OsUser | undefined, onProgress: (message: string) => void): Promise<void> {
-  await fs.mkdir(layout.rootDir, { recursive: true, mode: 0o755 });
-  if (canUserAccess(runAs, '-x', layout.rootDir)) return;
-
-  // A folder made by mkdtemp is 0700. Search permission lets the server's OS user reach the
-  // cluster inside without listing the folder or reading the credentials file (0600).
-  const { mode } = await fs.stat(layout.rootDir);
-  if ((mode & 0o001) === 0) {
-    await fs.chmod(layout.rootDir, (mode & 0o7777) | 0o011);
-    onProgress(`Added search permission (chmod go+x) to ${layout.rootDir} so that the OS user "${SERVER_OS_USER_NAME}" can reach the cluster`);
-  }
-
-  if (!canUserAccess(runAs, '-x', layout.rootDir)) {
-    throw new OnevaultError('EMBEDDED_START_FAILED', `The OS user "${SERVER_OS_USER_NAME}", which runs PostgreSQL when onevault runs as root, cannot enter ${layout.rootDir}.`, {
-      hint: `Choose a data folder that every user can reach (for example under /var/lib or /srv), or give others search permission on each parent folder (chmod o+x).`,
-    });
-  }
+export async function ensureRootDir(layout: EmbeddedLayout, runAs: OsUser | undefined): Promise<boolean> {
+  const firstCreated = await fs.mkdir(layout.rootDir, { recursive: true, mode: 0o755 });
+  // mkdir applies the umask, which can remove the search permission that the server's OS user needs.
+  if (firstCreated !== undefined) await fs.chmod(layout.rootDir, 0o755);
+  return canUserAccess(runAs, '-x', layout.rootDir);
 }
 
 /**
@@ -170,7 +157,7 @@ async function initialiseCluster(context: EmbeddedContext): Promise<EmbeddedCred
   await chownToServerUser(context, layout.stagingClusterDir);
 
   const password = generatePassword();
-  const passwordFile = path.join(layout.rootDir, `initdb-password.${process.pid}.tmp`);
+  const passwordFile = path.join(layout.serverDir, `initdb-password.${process.pid}.tmp`);
   await fs.writeFile(passwordFile, `${password}\n`, { mode: 0o600 });
   let result: ProgramResult;
   try {

@@ -6,8 +6,13 @@ import { OnevaultError } from '../errors';
 
 /** Files of one embedded server inside its folder (default `.onevault`). */
 export interface EmbeddedLayout {
-  /** The folder given by the caller, which contains everything below. */
+  /** The folder given by the caller, which contains the credentials, the lock and the cluster-location file. */
   readonly rootDir: string;
+  /**
+   * Folder of the files that the server's OS user writes: the cluster and the server log. It is
+   * `rootDir`, unless that user cannot reach `rootDir` and the cluster was relocated.
+   */
+  readonly serverDir: string;
   /** The PostgreSQL cluster (PGDATA). */
   readonly clusterDir: string;
   /** Staging folder in which initdb builds a new cluster before it is renamed to `clusterDir`. */
@@ -44,25 +49,34 @@ export const DEFAULT_EMBEDDED_DIR_NAME = '.onevault';
  */
 const UNSAFE_PATH_CHARACTERS = /["$`\\\n\r]/;
 
-/**
- * Resolves the file paths of an embedded server folder.
- * Throws INVALID_ARGUMENT for a path that pg_ctl's shell command would misread.
- */
-export function resolveLayout(dataDir: string | undefined): EmbeddedLayout {
-  const rootDir = path.resolve(dataDir ?? DEFAULT_EMBEDDED_DIR_NAME);
-  if (UNSAFE_PATH_CHARACTERS.test(rootDir)) {
-    throw new OnevaultError('INVALID_ARGUMENT', `The embedded data folder ${JSON.stringify(rootDir)} contains a quote, $, backtick, backslash or line break, which pg_ctl cannot handle.`, {
-      hint: 'Choose a data folder path without those characters.',
+/** Throws INVALID_ARGUMENT for a path that pg_ctl's shell command would misread. */
+export function assertPathSafeForPgCtl(folder: string, description: string): void {
+  if (UNSAFE_PATH_CHARACTERS.test(folder)) {
+    throw new OnevaultError('INVALID_ARGUMENT', `The ${description} ${JSON.stringify(folder)} contains a quote, $, backtick, backslash or line break, which pg_ctl cannot handle.`, {
+      hint: `Choose a ${description} path without those characters.`,
     });
   }
+}
 
-  const clusterDir = path.join(rootDir, 'data');
+/**
+ * Resolves the file paths of an embedded server folder, with the cluster and server log in
+ * `serverDir` (default: the data folder itself).
+ * Throws INVALID_ARGUMENT for a path that pg_ctl's shell command would misread.
+ */
+export function resolveLayout(dataDir: string | undefined, serverDir?: string): EmbeddedLayout {
+  const rootDir = path.resolve(dataDir ?? DEFAULT_EMBEDDED_DIR_NAME);
+  assertPathSafeForPgCtl(rootDir, 'embedded data folder');
+  const resolvedServerDir = serverDir === undefined ? rootDir : path.resolve(serverDir);
+  assertPathSafeForPgCtl(resolvedServerDir, 'cluster folder');
+
+  const clusterDir = path.join(resolvedServerDir, 'data');
   return {
     rootDir,
+    serverDir: resolvedServerDir,
     clusterDir,
-    stagingClusterDir: path.join(rootDir, 'data.initdb'),
+    stagingClusterDir: path.join(resolvedServerDir, 'data.initdb'),
     credentialsFile: path.join(rootDir, 'credentials.json'),
-    logFile: path.join(rootDir, 'server.log'),
+    logFile: path.join(resolvedServerDir, 'server.log'),
     lockFile: path.join(rootDir, 'server.lock'),
     postmasterPidFile: path.join(clusterDir, 'postmaster.pid'),
   };

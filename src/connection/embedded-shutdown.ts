@@ -6,8 +6,9 @@ export function trackServer(rootDir: string, stopSync: () => void): void {
   runningServers.set(rootDir, stopSync);
 }
 
-export function untrackServer(rootDir: string): void {
-  runningServers.delete(rootDir);
+/** Forgets the server of a folder, or only `stopSync` when given, so that a later server of the folder stays tracked. */
+export function untrackServer(rootDir: string, stopSync?: () => void): void {
+  if (stopSync === undefined || runningServers.get(rootDir) === stopSync) runningServers.delete(rootDir);
 }
 
 export function isServerTracked(rootDir: string): boolean {
@@ -32,6 +33,12 @@ export function stopTrackedServersSync(): void {
 
 export interface ShutdownHandlerOptions {
   /**
+   * Called first when a signal arrives. Returns true when the process unwinds by itself, for
+   * example by cancelling its running work, so that its own `finally` blocks stop the servers.
+   * The servers then keep running and `onSignal` is not called. Default: always false.
+   */
+  readonly unwindsOnSignal?: (signal: NodeJS.Signals) => boolean;
+  /**
    * Called after the servers have stopped when a signal arrives. When it is missing, the
    * handlers remove themselves and raise the signal again, so that the process ends as it would
    * have without them (exit status 128 + signal number) unless other listeners are installed.
@@ -43,7 +50,8 @@ const SHUTDOWN_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHU
 
 /**
  * Registers process listeners that stop the command-scoped embedded servers of this process on
- * 'exit' and on SIGINT, SIGTERM and SIGHUP. Returns a function that removes them.
+ * 'exit' (including `process.exit`) and on SIGINT, SIGTERM and SIGHUP, unless `unwindsOnSignal`
+ * takes the signal. Returns a function that removes them.
  * The library does not register these by itself, because signal listeners change how a process
  * ends. The CLI should call this once at start-up.
  */
@@ -58,6 +66,8 @@ export function registerEmbeddedShutdownHandlers(options: ShutdownHandlerOptions
 
   for (const signal of SHUTDOWN_SIGNALS) {
     const listener = (): void => {
+      if (options.unwindsOnSignal?.(signal) === true) return;
+
       stopTrackedServersSync();
       if (options.onSignal !== undefined) {
         options.onSignal(signal);

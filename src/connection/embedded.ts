@@ -23,8 +23,10 @@ import {
   readCredentials,
   resolveLayout,
 } from './embedded-layout';
+import { DEFAULT_RELOCATED_CLUSTERS_DIR, ensureClusterLocation, resolveRecordedLayout } from './embedded-location';
 import { isLockOwnerAlive, newLock, readLock, removeLock, removeLockSync, replaceLock, ServerLock, tryCreateLock } from './embedded-lock';
 import { resolveServerOsUser } from './embedded-os-user';
+import { acquireSharedServer, forgetSharedServer } from './embedded-sharing';
 import { isServerTracked, trackServer, untrackServer } from './embedded-shutdown';
 
 export { registerEmbeddedShutdownHandlers, stopTrackedServersSync } from './embedded-shutdown';
@@ -40,6 +42,11 @@ export interface EmbeddedOptions {
   readonly createOsUser?: boolean;
   /** Folder for a copy of the PostgreSQL binaries when the `postgres` OS user cannot reach the installed ones. Default: /var/tmp. */
   readonly binaryCacheDir?: string;
+  /**
+   * Parent folder of clusters that are relocated because the `postgres` OS user cannot enter the
+   * data folder (as root only). Default: /var/lib/onevault/clusters.
+   */
+  readonly relocatedClustersDir?: string;
   /** Receives one line per step (initdb, start, recovery after a crash). */
   readonly onProgress?: (message: string) => void;
 }
@@ -50,18 +57,25 @@ export interface EmbeddedServer {
   readonly connectionString: string;
   readonly port: number;
   readonly dataDir: string;
+  /** The PostgreSQL cluster (PGDATA): `<dataDir>/data`, or a relocated folder when the `postgres` OS user cannot enter `dataDir`. */
+  readonly clusterDir: string;
   readonly logFile: string;
   /** Process id of the postmaster. */
   readonly pid: number;
   /** False when a server left running by `onevault db start` was reused. */
   readonly startedByUs: boolean;
-  /** Stops the server if this call started it, and does nothing otherwise. Safe to call twice. */
+  /**
+   * Releases this handle. The last handle of this process on a server that this process started
+   * stops that server. A server left running by `onevault db start` keeps running. Safe to call twice.
+   */
   stop(): Promise<void>;
 }
 
 /** State of an embedded data folder, for `onevault db status` and `onevault db url`. */
 export interface EmbeddedStatus {
   readonly dataDir: string;
+  /** The PostgreSQL cluster (PGDATA): `<dataDir>/data`, or the relocated folder that `<dataDir>/cluster-location` records. */
+  readonly clusterDir: string;
   readonly running: boolean;
   /** Process id of the postmaster, when running. */
   readonly pid?: number;
@@ -93,17 +107,28 @@ function progressCallback(options: EmbeddedOptions): (message: string) => void {
   };
 }
 
-async function prepareContext(options: EmbeddedOptions): Promise<EmbeddedContext> {
+/** A context with the layout that the data folder records, and whether the server's OS user can enter the data folder. */
+interface PreparedContext {
+  readonly context: EmbeddedContext;
+  readonly rootReachable: boolean;
+}
+
+async function prepareContext(options: EmbeddedOptions): Promise<PreparedContext> {
   const onProgress = progressCallback(options);
-  const layout = resolveLayout(options.dataDir);
   const runAs = await resolveServerOsUser(options.createOsUser === true, onProgress);
   const binaries = await ensurePostgresBinaries({
     ...(runAs === undefined ? {} : { runAs }),
     ...(options.binaryCacheDir === undefined ? {} : { cacheRoot: options.binaryCacheDir }),
     onProgress,
   });
-  await ensureRootDir(layout, runAs, onProgress);
-  return { layout, binaries, onProgress, ...(runAs === undefined ? {} : { runAs }) };
+  const rootReachable = await ensureRootDir(resolveLayout(options.dataDir), runAs);
+  const layout = await resolveRecordedLayout(options.dataDir);
+  return { context: { layout, binaries, onProgress, ...(runAs === undefined ? {} : { runAs }) }, rootReachable };
+}
+
+/** Moves the context to the cluster's final folder, relocating it when needed. Call it only while holding server.lock. */
+function locateCluster(prepared: PreparedContext, options: EmbeddedOptions): Promise<EmbeddedContext> {
+  return ensureClusterLocation(prepared.context, prepared.rootReachable, options.relocatedClustersDir ?? DEFAULT_RELOCATED_CLUSTERS_DIR);
 }
 
 function inUseError(layout: EmbeddedLayout, lock: ServerLock): OnevaultError {
@@ -197,6 +222,7 @@ async function reuseDetachedServer(context: EmbeddedContext, postmaster: Postmas
     connectionString,
     port: postmaster.port,
     dataDir: layout.rootDir,
+    clusterDir: layout.clusterDir,
     logFile: layout.logFile,
     pid: postmaster.pid,
     startedByUs: false,
@@ -215,6 +241,7 @@ function commandScopedServer(context: EmbeddedContext, running: RunningPostmaste
   let stopping: Promise<void> | undefined;
 
   const stopSync = (): void => {
+    forgetSharedServer(layout.rootDir);
     try {
       stopPostmasterSync(context);
     } finally {
@@ -225,10 +252,13 @@ function commandScopedServer(context: EmbeddedContext, running: RunningPostmaste
 
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
-      untrackServer(layout.rootDir);
+      // The server stays tracked until it is down, so that an exit during the stop still stops it synchronously.
       try {
-        await stopPostmaster(context);
+        const current = await findRunningPostmaster(layout);
+        // `onevault db stop` or an exit handler may have stopped it already, and a later server may run there now.
+        if (current?.pid === running.pid) await stopPostmaster(context);
       } finally {
+        untrackServer(layout.rootDir, stopSync);
         await releaseOwnLock(layout);
       }
     })();
@@ -239,6 +269,7 @@ function commandScopedServer(context: EmbeddedContext, running: RunningPostmaste
     connectionString: buildConnectionString(running.credentials),
     port: running.credentials.port,
     dataDir: layout.rootDir,
+    clusterDir: layout.clusterDir,
     logFile: layout.logFile,
     pid: running.pid,
     startedByUs: true,
@@ -248,9 +279,13 @@ function commandScopedServer(context: EmbeddedContext, running: RunningPostmaste
 
 /**
  * Starts the embedded PostgreSQL server for one command, creating the cluster on first use, or
- * reuses the server that `onevault db start` left running. The caller stops it with `stop()`, and
- * `registerEmbeddedShutdownHandlers` also stops it on exit and on SIGINT/SIGTERM/SIGHUP.
- * Recovers from a killed earlier run (orphaned server, stale postmaster.pid or lock).
+ * reuses the server that `onevault db start` left running. A second call in the same process on
+ * the same data folder shares the server: each caller releases its handle with `stop()`, and the
+ * last release stops the server. `registerEmbeddedShutdownHandlers` also stops it on exit and on
+ * SIGINT/SIGTERM/SIGHUP. Recovers from a killed earlier run (orphaned server, stale
+ * postmaster.pid or lock). As root, when the `postgres` OS user cannot enter the data folder, the
+ * cluster and its log live in `<relocatedClustersDir>/<hash>/`, recorded in
+ * `<dataDir>/cluster-location`.
  *
  * Throws OnevaultError: EMBEDDED_IN_USE while another command's server runs in the folder,
  * EMBEDDED_START_FAILED with the tail of the server log when the server fails to start,
@@ -268,10 +303,23 @@ function commandScopedServer(context: EmbeddedContext, running: RunningPostmaste
  * }
  */
 export async function startEmbedded(options: EmbeddedOptions = {}): Promise<EmbeddedServer> {
-  const context = await prepareContext(options);
-  const claim = await claimDataFolder(context);
-  if (claim.kind === 'detached') return reuseDetachedServer(context, claim.postmaster);
+  const { rootDir } = resolveLayout(options.dataDir);
+  return acquireSharedServer(
+    rootDir,
+    () => startServerForCommand(options),
+    (server) => progressCallback(options)(`Sharing the embedded server (pid ${server.pid}) that this process already runs in ${rootDir}`),
+  );
+}
 
+async function startServerForCommand(options: EmbeddedOptions): Promise<EmbeddedServer> {
+  const prepared = await prepareContext(options);
+  const claim = await claimDataFolder(prepared.context);
+  if (claim.kind === 'detached') return reuseDetachedServer(prepared.context, claim.postmaster);
+
+  const context = await locateCluster(prepared, options).catch(async (error: unknown) => {
+    await removeLock(prepared.context.layout);
+    throw error;
+  });
   try {
     const running = await launchServer(context);
     await replaceLock(context.layout, { ...newLock('command'), postmasterPid: running.pid, port: running.credentials.port });
@@ -289,18 +337,19 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
  * Throws like `startEmbedded`, including EMBEDDED_IN_USE while a command-scoped server runs.
  */
 export async function startEmbeddedDetached(options: EmbeddedOptions = {}): Promise<EmbeddedStatus> {
-  const context = await prepareContext(options);
-  const claim = await claimDataFolder(context);
+  const prepared = await prepareContext(options);
+  const claim = await claimDataFolder(prepared.context);
   if (claim.kind === 'detached') {
-    context.onProgress(`The embedded server in ${context.layout.rootDir} already runs (pid ${claim.postmaster.pid})`);
+    prepared.context.onProgress(`The embedded server in ${prepared.context.layout.rootDir} already runs (pid ${claim.postmaster.pid})`);
     return getEmbeddedStatus(options);
   }
 
   try {
+    const context = await locateCluster(prepared, options);
     const running = await launchServer(context);
     await replaceLock(context.layout, { ...newLock('detached'), postmasterPid: running.pid, port: running.credentials.port });
   } catch (error) {
-    await removeLock(context.layout);
+    await removeLock(prepared.context.layout);
     throw error;
   }
   return getEmbeddedStatus(options);
@@ -313,18 +362,21 @@ export async function startEmbeddedDetached(options: EmbeddedOptions = {}): Prom
  * and EMBEDDED_STOP_FAILED when pg_ctl cannot stop it.
  */
 export async function stopEmbedded(options: EmbeddedOptions = {}): Promise<EmbeddedStatus> {
-  const layout = resolveLayout(options.dataDir);
-  if (!(await pathExists(layout.rootDir))) return getEmbeddedStatus(options);
+  // NOTE: after the data folder was deleted, a server still running in its relocated cluster
+  // folder is not found here. The next start in that data folder stops it and removes the cluster.
+  if (!(await pathExists(resolveLayout(options.dataDir).rootDir))) return getEmbeddedStatus(options);
+  const layout = await resolveRecordedLayout(options.dataDir);
 
   const lock = await readLock(layout);
   if (lock !== undefined && lock !== 'invalid' && lock.mode === 'command' && isLockOwnerAlive(lock) && !isServerTracked(layout.rootDir)) {
     throw inUseError(layout, lock);
   }
 
-  const context = await prepareContext(options);
+  const { context } = await prepareContext(options);
   const stopped = await stopPostmaster(context);
   if (stopped) context.onProgress(`Stopped the embedded PostgreSQL server in ${layout.rootDir}`);
   untrackServer(layout.rootDir);
+  forgetSharedServer(layout.rootDir);
   await removeLock(layout);
   return getEmbeddedStatus(options);
 }
@@ -339,7 +391,7 @@ function statusConnectionString(credentials: EmbeddedCredentials | undefined, po
  * port and connection string. It only reads files, and starts or changes nothing.
  */
 export async function getEmbeddedStatus(options: EmbeddedOptions = {}): Promise<EmbeddedStatus> {
-  const layout = resolveLayout(options.dataDir);
+  const layout = await resolveRecordedLayout(options.dataDir);
   const initialised = await isClusterInitialised(layout);
   const credentials = initialised ? await readCredentials(layout) : undefined;
   const postmaster = await findRunningPostmaster(layout);
@@ -350,6 +402,7 @@ export async function getEmbeddedStatus(options: EmbeddedOptions = {}): Promise<
 
   return {
     dataDir: layout.rootDir,
+    clusterDir: layout.clusterDir,
     running: postmaster !== undefined,
     initialised,
     logFile: layout.logFile,

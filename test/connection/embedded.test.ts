@@ -17,6 +17,7 @@ import {
 import { ensureLibrarySymlinks, ensurePostgresBinaries, findPackagedNativeDir } from '../../src/connection/embedded-binaries';
 import { isRunningAsRoot, lookupOsUser } from '../../src/connection/embedded-os-user';
 import { isProcessAlive, runProgram } from '../../src/connection/embedded-process';
+import { withDatabaseSession } from '../../src/connection/session';
 import { OnevaultError } from '../../src/errors';
 
 const EMBEDDED_MODULE = path.resolve(__dirname, '../../src/connection/embedded.js');
@@ -25,9 +26,11 @@ const CHILD_READY_TIMEOUT_MS = 20_000;
 const temporaryDirs: string[] = [];
 const children: ChildProcess[] = [];
 
+/** Creates a data folder that the postgres OS user can enter, so that the cluster stays inside it. */
 function makeDataDir(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'onevault-embedded-test-'));
   temporaryDirs.push(dir);
+  fs.chmodSync(dir, 0o755);
   return dir;
 }
 
@@ -137,6 +140,10 @@ describe('embedded PostgreSQL', () => {
     try {
       assert.equal(server.startedByUs, true);
       assert.equal(server.dataDir, dataDir);
+      assert.equal(server.clusterDir, path.join(dataDir, 'data'));
+      assert.equal(server.logFile, path.join(dataDir, 'server.log'));
+      assert.equal(fs.existsSync(path.join(dataDir, 'cluster-location')), false);
+      assert.equal(fs.statSync(dataDir).mode & 0o777, 0o755);
       assert.match(server.connectionString, /^postgres:\/\/postgres:[^@]+@127\.0\.0\.1:\d+\/postgres$/);
       assert.ok(progress.some((message) => message.includes('Initialising')), progress.join('\n'));
 
@@ -148,6 +155,7 @@ describe('embedded PostgreSQL', () => {
       assert.equal(status.running, true);
       assert.equal(status.mode, 'command');
       assert.equal(status.pid, server.pid);
+      assert.equal(status.clusterDir, path.join(dataDir, 'data'));
     } finally {
       await server.stop();
     }
@@ -274,19 +282,49 @@ describe('embedded PostgreSQL', () => {
     await killAndWait(holder.child);
   });
 
-  test('second start in the same process is rejected', async () => {
+  test('second start in one process shares the server', async () => {
     const dataDir = makeDataDir();
-    const server = await startEmbedded({ dataDir });
+    const progress: string[] = [];
+    const first = await startEmbedded({ dataDir });
+    const second = await startEmbedded({ dataDir, onProgress: (message) => progress.push(message) });
     try {
-      await assert.rejects(startEmbedded({ dataDir }), (error: unknown) => {
-        assert.ok(error instanceof OnevaultError);
-        assert.equal(error.code, 'EMBEDDED_IN_USE');
-        assert.ok(error.message.includes(`this process (pid ${process.pid})`), error.message);
-        return true;
-      });
+      assert.equal(second.pid, first.pid);
+      assert.equal(second.connectionString, first.connectionString);
+      assert.ok(progress.some((message) => message.includes('Sharing')), progress.join('\n'));
+
+      await first.stop();
+      await first.stop();
+      assert.equal(isProcessAlive(first.pid), true, 'the server runs while the second handle is open');
+      await query(second.connectionString, 'SELECT 1');
     } finally {
-      await server.stop();
+      await first.stop();
+      await second.stop();
     }
+    assert.equal(isProcessAlive(first.pid), false, 'the last release stops the server');
+    assert.equal(fs.existsSync(path.join(dataDir, 'server.lock')), false);
+
+    const [left, right] = await Promise.all([startEmbedded({ dataDir }), startEmbedded({ dataDir })]);
+    assert.equal(left.pid, right.pid);
+    assert.notEqual(left.pid, first.pid);
+    await Promise.all([left.stop(), right.stop()]);
+    assert.equal(isProcessAlive(left.pid), false);
+
+    // Nested sessions, as a command that opens a scratch session while its first one is open.
+    // An empty environment selects the embedded server even when DATABASE_URL is set for the test run.
+    const result = await withDatabaseSession({ dataDir, env: {} }, async (outer) => {
+      const inner = await withDatabaseSession({ dataDir, env: {} }, async (session) => {
+        const row = await session.client.query<{ port: string }>("SELECT current_setting('port') AS port");
+        return { port: Number(row.rows[0]?.port) };
+      });
+      // The inner session's end released its handle without stopping the server of the outer one.
+      const still = await outer.client.query<{ answer: number }>('SELECT 1 AS answer');
+      assert.deepEqual(still.rows, [{ answer: 1 }]);
+      return { innerPort: inner.port, status: await getEmbeddedStatus({ dataDir }) };
+    });
+
+    assert.equal(result.innerPort, result.status.port);
+    assert.equal(result.status.running, true);
+    assert.equal((await getEmbeddedStatus({ dataDir })).running, false);
   });
 
   test('start recovers after the owning process is killed', async () => {
@@ -410,7 +448,7 @@ describe('embedded PostgreSQL', () => {
   test('status of an unknown folder is not initialised', async () => {
     const dataDir = path.join(makeDataDir(), 'never-used');
     const status = await getEmbeddedStatus({ dataDir });
-    assert.deepEqual(status, { dataDir, running: false, initialised: false, logFile: path.join(dataDir, 'server.log') });
+    assert.deepEqual(status, { dataDir, clusterDir: path.join(dataDir, 'data'), running: false, initialised: false, logFile: path.join(dataDir, 'server.log') });
     assert.equal(fs.existsSync(dataDir), false);
   });
 
