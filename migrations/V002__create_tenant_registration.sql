@@ -206,6 +206,28 @@ BEGIN
 
     PERFORM pg_catalog.set_config('onevault.v002_functions_before', v_functions_before::text, true);
 
+    -- Privileges on api before this run, so that the report can tell new
+    -- grants from grants that were already in place.
+    PERFORM pg_catalog.set_config(
+        'onevault.v002_api_acl_before',
+        (
+            SELECT COALESCE(pg_catalog.string_agg(entry.acl, '; ' ORDER BY entry.acl), '')
+            FROM (
+                SELECT 'schema api ' || COALESCE(n.nspacl::text, 'default') AS acl
+                FROM pg_catalog.pg_namespace AS n
+                WHERE n.nspname = 'api'
+                UNION ALL
+                SELECT p.oid::pg_catalog.regprocedure::text || ' ' || COALESCE(p.proacl::text, 'default')
+                FROM pg_catalog.pg_proc AS p
+                JOIN pg_catalog.pg_namespace AS n
+                    ON n.oid = p.pronamespace
+                WHERE n.nspname = 'api'
+                  AND p.proname IN ('tenant_register', 'tenant_list', 'tenant_get')
+            ) AS entry
+        ),
+        true
+    );
+
     -- Each step merges its outcome into this transaction-local setting; the
     -- last step writes it to the migration log and the audit event.
     PERFORM pg_catalog.set_config('onevault.v002_outcome', '{}', true);
@@ -1627,7 +1649,25 @@ BEGIN
         RAISE NOTICE '✅ Updated Tenant Registration Functions (% created, % replaced)', v_created, v_replaced;
     END IF;
 
-    RAISE NOTICE '✅ Granted API Access (onevault_app: api.tenant_register; onevault_system_operations: every api function)';
+    IF pg_catalog.current_setting('onevault.v002_api_acl_before') = (
+        SELECT COALESCE(pg_catalog.string_agg(entry.acl, '; ' ORDER BY entry.acl), '')
+        FROM (
+            SELECT 'schema api ' || COALESCE(n.nspacl::text, 'default') AS acl
+            FROM pg_catalog.pg_namespace AS n
+            WHERE n.nspname = 'api'
+            UNION ALL
+            SELECT p.oid::pg_catalog.regprocedure::text || ' ' || COALESCE(p.proacl::text, 'default')
+            FROM pg_catalog.pg_proc AS p
+            JOIN pg_catalog.pg_namespace AS n
+                ON n.oid = p.pronamespace
+            WHERE n.nspname = 'api'
+              AND p.proname IN ('tenant_register', 'tenant_list', 'tenant_get')
+        ) AS entry
+        ) THEN
+        RAISE NOTICE 'ℹ️ API Access already granted (onevault_app: api.tenant_register, onevault_system_operations: every api function)';
+    ELSE
+        RAISE NOTICE '✅ Granted API Access (onevault_app: api.tenant_register, onevault_system_operations: every api function)';
+    END IF;
 
     PERFORM pg_catalog.set_config(
         'onevault.v002_outcome',

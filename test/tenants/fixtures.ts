@@ -78,7 +78,7 @@ export function uniqueTenantName(prefix = 'Tenant'): string {
   return `${prefix} ${process.pid} ${tenantCounter}`;
 }
 
-/** A request that passes every rule; `overrides` replaces or adds fields. */
+/** Returns a request that passes every rule, with `overrides` replacing or adding fields. */
 export function validRequest(overrides: Partial<Record<keyof TenantRegistrationRequest, unknown>> = {}): TenantRegistrationRequest {
   return {
     tenant_name: uniqueTenantName(),
@@ -90,7 +90,7 @@ export function validRequest(overrides: Partial<Record<keyof TenantRegistrationR
   } as TenantRegistrationRequest;
 }
 
-/** Every ordinary table of the tenant schemas as `schema.table`, in name order. */
+/** Returns every ordinary table of the tenant schemas as `schema.table`, in name order. */
 export async function tenantSchemaTables(client: ClientBase): Promise<string[]> {
   const result = await client.query<{ name: string }>(
     `SELECT format('%I.%I', n.nspname, c.relname) AS name
@@ -103,7 +103,7 @@ export async function tenantSchemaTables(client: ClientBase): Promise<string[]> 
   return result.rows.map((row) => row.name);
 }
 
-/** Tables of any user schema that have a tenant_hk column: the tables that row level security must protect. */
+/** Returns the tables of any user schema that have a tenant_hk column, which row level security must protect. */
 export async function tenantScopedTables(client: ClientBase): Promise<string[]> {
   const result = await client.query<{ name: string }>(
     `SELECT format('%I.%I', n.nspname, c.relname) AS name
@@ -119,7 +119,7 @@ export async function tenantScopedTables(client: ClientBase): Promise<string[]> 
   return result.rows.map((row) => row.name);
 }
 
-/** Row count of each table, read as the connected (superuser) role. */
+/** Returns the row count of each table, read as the connected (superuser) role. */
 export async function countRows(client: ClientBase, tables: readonly string[]): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
   for (const table of tables) {
@@ -129,7 +129,7 @@ export async function countRows(client: ClientBase, tables: readonly string[]): 
   return counts;
 }
 
-/** Number of rows in every auth table: zero change means a request left no auth rows. */
+/** Returns the number of rows in all auth tables. An unchanged number means a request left no auth rows. */
 export async function countAuthRows(client: ClientBase): Promise<number> {
   const tables = (await tenantSchemaTables(client)).filter((table) => table.startsWith('auth.'));
   const counts = await countRows(client, tables);

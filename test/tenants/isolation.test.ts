@@ -14,7 +14,7 @@ function sqlstateOf(error: unknown): string | undefined {
 
 /**
  * Runs `work` in a transaction that is always rolled back, after granting `role` read access to
- * every tenant-scoped table, so that row level security alone decides what the role sees.
+ * every tenant-scoped table, so that row level security alone decides which rows the role can read.
  */
 async function asReaderOf(client: Client, role: string, tables: readonly string[], work: () => Promise<void>): Promise<void> {
   await client.query('BEGIN');
@@ -32,7 +32,7 @@ async function setCurrentTenant(client: Client, tenantId: string): Promise<void>
   await client.query(`SELECT set_config('onevault.current_tenant_hk', $1, true)`, [tenantId]);
 }
 
-/** Number of rows of `table` whose tenant_hk is not `tenantId`, and the number that is. */
+/** Counts the rows of `table` whose tenant_hk is `tenantId` (own) and the rows whose tenant_hk is not (foreign). */
 async function rowsByTenant(client: Client, table: string, tenantId: string): Promise<{ own: number; foreign: number }> {
   const result = await client.query<{ own: string; foreign: string }>(
     `SELECT count(*) FILTER (WHERE tenant_hk = decode($1, 'hex')) AS own,
@@ -53,7 +53,8 @@ describe('tenant isolation', () => {
     database = await openSharedDatabase();
     const first = await registerTenant(database.client, validRequest());
     const second = await registerTenant(database.client, validRequest());
-    assert.ok(first.success && second.success);
+    assert.ok(first.success, JSON.stringify(first));
+    assert.ok(second.success, JSON.stringify(second));
     tenantA = first.data;
     tenantB = second.data;
     tables = await tenantScopedTables(database.client);

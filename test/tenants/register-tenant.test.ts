@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import type { Client } from 'pg';
 
 import { registerTenant, type ApiResponse, type ApiFailure, type RegisteredTenant } from '../../src/tenants';
-import { countAuthRows, countRows, scalar, SYSTEM_TENANT_HK_HEX, tenantSchemaTables, validRequest, withRegistrationDatabase } from './fixtures';
+import { countAuthRows, countRows, openSharedDatabase, scalar, SYSTEM_TENANT_HK_HEX, tenantSchemaTables, validRequest, type SharedDatabase } from './fixtures';
 
 function assertSuccess(response: ApiResponse<RegisteredTenant>): RegisteredTenant {
   assert.equal(response.success, true, `registration failed: ${JSON.stringify(response)}`);
@@ -20,9 +20,35 @@ function sha256Hex(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex');
 }
 
+let database: SharedDatabase | undefined;
+
+/** Runs `work` on the suite's database and resets the session settings that tests change. */
+async function withSharedClient(work: (client: Client) => Promise<void>): Promise<void> {
+  assert.ok(database, 'the suite has no database');
+  try {
+    await work(database.client);
+  } finally {
+    await database.client.query('RESET ALL');
+    await database.client.query('DROP TRIGGER IF EXISTS regw_inject_fault ON auth.user_auth_s');
+  }
+}
+
+function openDatabaseAround(): void {
+  before(async () => {
+    database = await openSharedDatabase();
+  });
+
+  after(async () => {
+    await database?.close();
+    database = undefined;
+  });
+}
+
 describe('tenant registration', () => {
+  openDatabaseAround();
+
   it('creates exactly the expected rows', async () => {
-    await withRegistrationDatabase(async (client) => {
+    await withSharedClient(async (client) => {
       const tables = await tenantSchemaTables(client);
       const before = await countRows(client, tables);
 
@@ -50,7 +76,7 @@ describe('tenant registration', () => {
   });
 
   it('stores an admin login that bcrypt verifies', async () => {
-    await withRegistrationDatabase(async (client) => {
+    await withSharedClient(async (client) => {
       const request = validRequest({ admin_email: 'Grace.Hopper@Example.com' });
       const tenant = assertSuccess(await registerTenant(client, request));
 
@@ -72,7 +98,7 @@ describe('tenant registration', () => {
   });
 
   it('answers with the keys of the stored rows', async () => {
-    await withRegistrationDatabase(async (client) => {
+    await withSharedClient(async (client) => {
       const tenant = assertSuccess(await registerTenant(client, validRequest({ tenant_name: '  Acme   Corp ' })));
 
       assert.equal(tenant.tenant_bk, 'ACME CORP');
@@ -97,7 +123,7 @@ describe('tenant registration', () => {
   });
 
   it('lands the request under the system tenant without the password', async () => {
-    await withRegistrationDatabase(async (client) => {
+    await withSharedClient(async (client) => {
       const tenant = assertSuccess(await registerTenant(client, validRequest()));
 
       const raw = await client.query(`SELECT encode(tenant_hk, 'hex') AS tenant_hk, status, request_payload FROM raw.tenant_registration_r WHERE raw_registration_id = $1`, [tenant.request_id]);
@@ -115,7 +141,7 @@ describe('tenant registration', () => {
   });
 
   it('tenant key ignores time zone and clock', async () => {
-    await withRegistrationDatabase(async (client) => {
+    await withSharedClient(async (client) => {
       await client.query(`SET TimeZone = 'Pacific/Kiritimati'`);
       const east = assertSuccess(await registerTenant(client, validRequest({ tenant_name: 'East Wind' })));
       await client.query(`SET TimeZone = 'America/Adak'`);
@@ -128,7 +154,7 @@ describe('tenant registration', () => {
   });
 
   it('rejects the same name in other case and spacing', async () => {
-    await withRegistrationDatabase(async (client) => {
+    await withSharedClient(async (client) => {
       assertSuccess(await registerTenant(client, validRequest({ tenant_name: 'Northwind Traders' })));
       const authRows = await countAuthRows(client);
 
@@ -141,7 +167,7 @@ describe('tenant registration', () => {
   });
 
   it('honours a higher bcrypt cost setting', async () => {
-    await withRegistrationDatabase(async (client) => {
+    await withSharedClient(async (client) => {
       await client.query(`SET onevault.password_bcrypt_cost = '11'`);
       const tenant = assertSuccess(await registerTenant(client, validRequest()));
       const hash = await scalar<string>(client, `SELECT password_hash FROM auth.user_auth_s WHERE user_hk = decode($1, 'hex')`, [tenant.admin_user_id]);
@@ -150,7 +176,7 @@ describe('tenant registration', () => {
   });
 
   it('rejects a bcrypt cost below 10', async () => {
-    await withRegistrationDatabase(async (client) => {
+    await withSharedClient(async (client) => {
       await client.query(`SET onevault.password_bcrypt_cost = '4'`);
       const authRows = await countAuthRows(client);
 
@@ -199,9 +225,11 @@ async function assertFailureRecorded(client: Client, failure: ApiFailure, code: 
 }
 
 describe('tenant registration database faults', () => {
+  openDatabaseAround();
+
   for (const fault of INJECTED_FAULTS) {
     it(`records ${fault.name} as FAILED`, async () => {
-      await withRegistrationDatabase(async (client) => {
+      await withSharedClient(async (client) => {
         await injectFault(client, fault.body);
         const request = validRequest();
         const authRows = await countAuthRows(client);
@@ -220,7 +248,7 @@ describe('tenant registration database faults', () => {
   }
 
   it('records a statement timeout as FAILED', async () => {
-    await withRegistrationDatabase(async (client) => {
+    await withSharedClient(async (client) => {
       await injectFault(client, 'PERFORM pg_sleep(5)');
       const request = validRequest();
       await client.query(`SET statement_timeout = '1500ms'`);
@@ -234,7 +262,7 @@ describe('tenant registration database faults', () => {
   });
 
   it('withholds an error message quoting the password', async () => {
-    await withRegistrationDatabase(async (client) => {
+    await withSharedClient(async (client) => {
       const request = validRequest({ admin_password: 'leaky password 1234' });
       await injectFault(client, `RAISE EXCEPTION 'injected: %', (SELECT 'leaky password 1234') USING ERRCODE = 'serialization_failure'`);
 

@@ -14,7 +14,7 @@ interface ScannedColumn {
   readonly kind: 'text' | 'bytea';
 }
 
-/** Every column whose values could carry a secret as text or bytes: text-like, json, jsonb, bytea and arrays of them. */
+/** Lists every column whose values could carry a secret as text or bytes: text-like, json, jsonb, bytea and arrays of them. */
 async function scannableColumns(client: Client): Promise<ScannedColumn[]> {
   const result = await client.query<ScannedColumn>(
     `SELECT n.nspname AS schema, c.relname AS "table", a.attname AS column,
@@ -55,7 +55,7 @@ function sha256(data: string | Buffer): Buffer {
   return createHash('sha256').update(data).digest();
 }
 
-/** Text and byte forms of a secret and of its unsalted SHA-256. */
+/** Returns the text and byte forms of each secret and of its unsalted SHA-256. */
 function needlesOf(secrets: readonly string[]): { text: string[]; bytes: Buffer[] } {
   const text: string[] = [];
   const bytes: Buffer[] = [];

@@ -9,7 +9,7 @@ interface RuleCase {
   readonly field: string;
   readonly rule: string;
   readonly overrides: Partial<Record<keyof TenantRegistrationRequest | 'extra_field', unknown>>;
-  /** Omit these fields from the request. */
+  /** Fields to leave out of the request. */
   readonly omit?: readonly string[];
 }
 
