@@ -321,6 +321,8 @@ async function startServerForCommand(options: EmbeddedOptions): Promise<Embedded
     throw error;
   });
   try {
+    // NOTE: the shutdown handlers know the server only once it is tracked below. A process that
+    // exits while pg_ctl is still starting it leaves it running until the next start in the folder stops it.
     const running = await launchServer(context);
     await replaceLock(context.layout, { ...newLock('command'), postmasterPid: running.pid, port: running.credentials.port });
     return commandScopedServer(context, running);
