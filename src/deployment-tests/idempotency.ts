@@ -38,6 +38,7 @@ export const idempotencyChecks: CheckGroup = {
       const before = await platformFingerprint(client);
       const logBefore = await countLogRows(client);
       for (const candidate of applied) {
+        context.emit({ type: 'progress', message: `running ${candidate.version} ${candidate.name} again` });
         try {
           await runMigrationFile(client, candidate, 'FORWARD', { mode: 'tool', signal: context.signal });
         } catch (error) {

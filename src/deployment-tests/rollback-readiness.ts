@@ -62,7 +62,10 @@ export const rollbackReadinessChecks: CheckGroup = {
       return;
     }
 
-    const outcome = await inScratchCopy(context, 'rollback readiness: roll V001 back and deploy it again', async (client) => rollBackAndRedeploy(client, await migrationsFrom(client, context.migrations, migration), context.signal));
+    const progress = (message: string): void => context.emit({ type: 'progress', message });
+    const outcome = await inScratchCopy(context, 'rollback readiness: roll V001 back and deploy it again', async (client) =>
+      rollBackAndRedeploy(client, await migrationsFrom(client, context.migrations, migration), context.signal, progress),
+    );
     if (outcome.status === 'skipped') {
       for (const name of CHECKS) record(name, skippedOutcome(outcome.reason, 'a scratch copy of the target'));
       return;
@@ -112,7 +115,7 @@ async function migrationsFrom(client: Client, migrations: readonly Migration[], 
   return applied.filter((candidate) => candidate.number >= migration.number);
 }
 
-async function rollBackAndRedeploy(client: Client, migrations: readonly Migration[], signal: AbortSignal | undefined): Promise<RollbackRun> {
+async function rollBackAndRedeploy(client: Client, migrations: readonly Migration[], signal: AbortSignal | undefined, progress: (message: string) => void): Promise<RollbackRun> {
   const versions = [...migrations].reverse().map((migration) => migration.version);
   const before = await platformFingerprint(client);
   const schemasBefore = await listBackupSchemas(client);
@@ -121,11 +124,13 @@ async function rollBackAndRedeploy(client: Client, migrations: readonly Migratio
 
   let forcedBecause: string | undefined;
   for (const migration of [...migrations].reverse()) {
+    progress(`rolling back ${migration.version} ${migration.name}`);
     try {
       await runMigrationFile(client, migration, 'ROLLBACK', { mode: 'tool', signal });
     } catch (error) {
       if (!isRejectedForDependentRows(error)) return { ...empty, forcedBecause, error };
       forcedBecause = `${migration.version}: ${error instanceof Error ? error.message : String(error)}`;
+      progress(`rollback of ${migration.version} was rejected because other rows reference the system tenant; running it again with onevault.force_rollback on`);
       try {
         await runMigrationFile(client, migration, 'ROLLBACK', { mode: 'tool', force: true, signal });
       } catch (forcedError) {
@@ -141,6 +146,7 @@ async function rollBackAndRedeploy(client: Client, migrations: readonly Migratio
   const rolledBack = { versions, forcedBecause, leftovers, backupComparison, backupSchemas, removedRowCount };
 
   for (const migration of migrations) {
+    progress(`deploying ${migration.version} ${migration.name} again`);
     try {
       await runMigrationFile(client, migration, 'FORWARD', { mode: 'tool', signal });
     } catch (error) {

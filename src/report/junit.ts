@@ -18,7 +18,11 @@ export function renderJunit(report: DeploymentTestReport): string {
     const count = (status: CheckResult['status']): number => checks.filter((check) => check.status === status).length;
     const time = checks.reduce((sum, check) => sum + check.durationMs, 0);
     lines.push(
-      `  <testsuite name="${escapeXml(group)}" tests="${checks.length}" failures="${count('FAILED')}" errors="${count('ERROR')}" skipped="${count('SKIPPED')}" time="${seconds(time)}" timestamp="${report.startedAt.toISOString()}" hostname="${escapeXml(report.database)}">`,
+      `  <testsuite name="${escapeXml(group)}" tests="${checks.length}" failures="${count('FAILED')}" errors="${count('ERROR')}" skipped="${count('SKIPPED')}" time="${seconds(time)}" timestamp="${report.startedAt.toISOString()}">`,
+      '    <properties>',
+      `      <property name="database" value="${escapeXml(report.database)}"/>`,
+      `      <property name="server_version" value="${escapeXml(report.serverVersion)}"/>`,
+      '    </properties>',
     );
     for (const check of checks) lines.push(...testcaseLines(check));
     lines.push('  </testsuite>');
