@@ -18,7 +18,8 @@
 --       keyed on the setting onevault.current_tenant_hk.
 --     - the NOLOGIN database roles onevault_app (may execute
 --       api.tenant_register and nothing else) and onevault_system_operations
---       (may execute every api function, and sees the system tenant's rows).
+--       (may execute every api function, and row level security shows
+--       the system tenant's rows to its members only).
 --     - the nullable columns raw.tenant_registration_r.error_code,
 --       staging.tenant_registration_s.status_reason and
 --       staging.tenant_registration_s.error_code, which V000 lacks.
@@ -34,7 +35,7 @@
 --   membership in onevault_system_operations. With no tenant set,
 --   no row is visible. FORCE ROW LEVEL SECURITY applies this to table
 --   owners too, except to the role that ran this migration (the migration
---   owner): a policy lets that role through, because migrations and the
+--   owner). A policy lets that role through, because migrations and the
 --   SECURITY DEFINER api functions, which it owns, work across tenants.
 --   Superusers and BYPASSRLS roles bypass row level security in PostgreSQL
 --   whatever the policies say.
@@ -61,8 +62,9 @@
 --   tolerated.
 --   Session settings read: onevault.client, onevault.checksum,
 --   onevault.run_id and onevault.record_source (see V000). At run time the
---   api functions read onevault.current_tenant_hk (see above) and
---   onevault.password_bcrypt_cost (bcrypt cost, 10 to 15, default 10).
+--   policies read onevault.current_tenant_hk (see above), and
+--   api.tenant_register reads onevault.password_bcrypt_cost (bcrypt cost,
+--   10 to 15, default 10).
 --
 -- How to undo it
 --   Run V002__rollback_tenant_registration.sql. It refuses while registered
@@ -228,8 +230,8 @@ BEGIN
         true
     );
 
-    -- Each step merges its outcome into this transaction-local setting; the
-    -- last step writes it to the migration log and the audit event.
+    -- Each step merges its outcome into this transaction-local setting, and
+    -- the last step writes it to the migration log and the audit event.
     PERFORM pg_catalog.set_config('onevault.v002_outcome', '{}', true);
 END
 $prerequisites$;
@@ -406,7 +408,7 @@ END;
 $function$;
 
 COMMENT ON FUNCTION util.get_password_bcrypt_cost() IS
-    'Returns the bcrypt cost for new password hashes: the setting onevault.password_bcrypt_cost, or 10 when it is unset or empty. Raises SQLSTATE OV001 when the setting is not a whole number from 10 to 15, so that no caller can lower the cost below 10. Cost 10 takes about 50 to 100 ms per hash on a current server core. Created by V002.';
+    'Returns the bcrypt cost for new password hashes: the setting onevault.password_bcrypt_cost, or 10 when it is unset or empty. Raises SQLSTATE OV001 when the setting is not a whole number from 10 to 15, so that no caller can lower the cost below 10. Each step of the cost doubles the hashing time. Created by V002.';
 
 CREATE OR REPLACE FUNCTION util.registration_rule_outcome(
     p_field text,
@@ -799,8 +801,8 @@ BEGIN
         v_record_source
     );
 
-    -- hash_diff covers the descriptive columns that change by themselves;
-    -- timestamps are left out because their text form depends on TimeZone.
+    -- hash_diff covers the credential and the counters. Timestamps are left
+    -- out because their text form depends on the TimeZone setting.
     INSERT INTO auth.user_auth_s (
         user_hk,
         load_date,
@@ -1313,7 +1315,7 @@ BEGIN
         WHEN OTHERS OR query_canceled THEN
             GET STACKED DIAGNOSTICS v_sqlstate = RETURNED_SQLSTATE;
             -- NOTE: nothing of this attempt is stored when recording the
-            -- failure fails too; the server log gets the SQLSTATE only.
+            -- failure fails too. The server log gets the SQLSTATE only.
             RAISE WARNING 'api.tenant_register could not record a failed registration (error code %): SQLSTATE %', v_error_code, v_sqlstate;
             v_raw_id := NULL;
     END;
@@ -1329,7 +1331,7 @@ END;
 $function$;
 
 COMMENT ON FUNCTION api.tenant_register(jsonb) IS
-    'Registers a tenant. Request keys: tenant_name, admin_email, admin_password (required), admin_first_name, admin_last_name (optional). Lands the request without the password in raw.tenant_registration_r under the system tenant, records every rule outcome in staging.tenant_registration_s (see util.check_tenant_registration), and for a valid request loads auth (see util.load_tenant_registration) with the password as a bcrypt hash of cost util.get_password_bcrypt_cost(). Returns {success: true, data: {tenant_id, tenant_bk, tenant_name, admin_user_id, admin_username, roles, registered_at, request_id}} or {success: false, error_code, message, errors: [{field, rule, message}], request_id}. Error codes: VALIDATION_FAILED (errors lists every failed rule), CONFLICT, TIMEOUT, READ_ONLY, CONSTRAINT_VIOLATION, CONFIGURATION_INVALID, RESOURCES_EXHAUSTED, INTERNAL_ERROR. A failure leaves no auth rows, marks the raw and staging rows FAILED with the reason and writes an audit event; these writes survive a database error because the failed work runs in a subtransaction. Every attempt writes one TENANT_REGISTRATION audit event under the system tenant. Does not raise, except when even the failure cannot be recorded for a reason other than an error (for example a terminated connection). Runs as its owner; executable by onevault_app and onevault_system_operations. Created by V002.';
+    'Registers a tenant. Request keys: tenant_name, admin_email, admin_password (required), admin_first_name, admin_last_name (optional). Lands the request without the password in raw.tenant_registration_r under the system tenant, records every rule outcome in staging.tenant_registration_s (see util.check_tenant_registration), and for a valid request loads auth (see util.load_tenant_registration) with the password as a bcrypt hash of cost util.get_password_bcrypt_cost(). Returns {success: true, data: {tenant_id, tenant_bk, tenant_name, admin_user_id, admin_username, roles, registered_at, request_id}} or {success: false, error_code, message, errors: [{field, rule, message}], request_id}. Error codes: VALIDATION_FAILED (errors lists every failed rule), CONFLICT, TIMEOUT, READ_ONLY, CONSTRAINT_VIOLATION, CONFIGURATION_INVALID, RESOURCES_EXHAUSTED, INTERNAL_ERROR. A failure leaves no auth rows, marks the raw and staging rows FAILED with the reason and writes an audit event; these writes survive a database error because the failed work runs in a subtransaction. Every attempt writes one TENANT_REGISTRATION audit event under the system tenant. Returns a response for every error it can catch, timeouts and cancels included. Only a terminated session or a server crash ends the call without one. Runs as its owner; executable by onevault_app and onevault_system_operations. Created by V002.';
 
 CREATE OR REPLACE FUNCTION api.tenant_list(p_request jsonb DEFAULT '{}'::jsonb)
 RETURNS jsonb
