@@ -1598,8 +1598,9 @@ REVOKE ALL ON FUNCTION api.tenant_get(jsonb) FROM PUBLIC;
 
 -- The application role reaches data only through the api functions, which
 -- run as their owner. Table privileges granted to it by hand are removed.
-REVOKE ALL ON ALL TABLES IN SCHEMA auth, raw, staging, audit, util FROM onevault_app, onevault_system_operations;
-REVOKE ALL ON ALL SEQUENCES IN SCHEMA auth, raw, staging, audit, util FROM onevault_app, onevault_system_operations;
+-- Grants to onevault_system_operations are an operator's choice and stay.
+REVOKE ALL ON ALL TABLES IN SCHEMA auth, raw, staging, audit, util FROM onevault_app;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA auth, raw, staging, audit, util FROM onevault_app;
 
 GRANT USAGE ON SCHEMA api TO onevault_app, onevault_system_operations;
 GRANT EXECUTE ON FUNCTION api.tenant_register(jsonb) TO onevault_app, onevault_system_operations;
