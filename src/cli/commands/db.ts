@@ -69,6 +69,7 @@ function render(status: EmbeddedStatus, json: boolean): void {
     return;
   }
   printResult(`folder:      ${status.dataDir}`);
+  if (status.clusterDir && status.clusterDir !== path.join(status.dataDir, 'data')) printResult(`cluster:     ${status.clusterDir} (the postgres user cannot reach the folder above)`);
   printResult(`initialised: ${status.initialised ? 'yes' : 'no'}`);
   printResult(`running:     ${status.running ? `yes (pid ${status.pid}, port ${status.port})` : 'no'}`);
   if (status.running && status.connectionString) printResult(`url:         ${databaseUrl(status.connectionString)}`);
