@@ -22,7 +22,9 @@ export interface LockBlocker {
 }
 
 export interface LockWaitWatch {
-  /** Stops sampling, closes the watching session and returns the last wait that was seen. */
+  /** Returns the latest wait seen so far, if any. */
+  lastWait(): LockWait | undefined;
+  /** Stops sampling, closes the watching session and returns the latest wait seen. */
   stop(): Promise<LockWait | undefined>;
 }
 
@@ -33,9 +35,8 @@ const MAX_SAMPLE_INTERVAL_MS = 500;
  * Samples, from a second session, which lock the session `pid` is waiting for, so that a lock
  * timeout can name the table and the session in the way. The first sample is taken one interval
  * after the start, and the second session is opened only then, so a quick migration costs no
- * connection. The interval is a quarter of `lockTimeoutMs`, between 20 and 500 ms, which gives a
- * statement that waits out its whole lock timeout at least one sample. Never throws: a failed
- * sample only means the lock timeout message names no table.
+ * connection. The interval is a quarter of `lockTimeoutMs`, between 20 and 500 ms. Never throws:
+ * a failed sample only means the lock timeout message names no table.
  */
 export function watchLockWaits(config: ClientConfig, pid: number, lockTimeoutMs: number): LockWaitWatch {
   const intervalMs = Math.min(MAX_SAMPLE_INTERVAL_MS, Math.max(MIN_SAMPLE_INTERVAL_MS, Math.floor(lockTimeoutMs / 4)));
@@ -64,6 +65,7 @@ export function watchLockWaits(config: ClientConfig, pid: number, lockTimeoutMs:
   }, intervalMs);
 
   return {
+    lastWait: () => lastWait,
     async stop(): Promise<LockWait | undefined> {
       stopped = true;
       clearInterval(timer);

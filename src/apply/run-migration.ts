@@ -7,7 +7,7 @@ import { OnevaultError, postgresFieldsOf, type PostgresErrorFields } from '../er
 import type { Direction, Migration, MigrationFile } from '../migrations/catalog';
 import { hasMigrationLog } from '../migrations/history';
 import { cancelBackend } from './cancel';
-import { describeLockWait, watchLockWaits, type LockWait } from './lock-wait-watch';
+import { describeLockWait, watchLockWaits, type LockWait, type LockWaitWatch } from './lock-wait-watch';
 import { insertFailedRun, recordLostRun, recordSuccessIfMissing, type RunRecord } from './record-run';
 
 /** Default `lock_timeout` of every migration: how long one statement waits for a table lock. */
@@ -68,9 +68,9 @@ export interface RunResult {
  * Executes one migration file as a single simple-protocol query, exactly as psql would send its
  * statements, and relays its NOTICE lines. The file is all-or-nothing by its own BEGIN and COMMIT.
  * A file that writes no SUCCESS row of its own gets one from the tool, after the file.
- * On failure it rolls the session back, records a FAILED row in `util.migration_log` outside the
- * failed transaction (when the log exists; after a dropped connection, from a new session), and
- * throws `MIGRATION_FAILED`, `ROLLBACK_BLOCKED`, `LOCK_TIMEOUT`, `INTERRUPTED`,
+ * On failure it rolls the session back and records a FAILED row in `util.migration_log` outside
+ * the failed transaction, when the log exists. After a dropped connection it records from a new
+ * session. It then throws `MIGRATION_FAILED`, `ROLLBACK_BLOCKED`, `LOCK_TIMEOUT`, `INTERRUPTED`,
  * `INSUFFICIENT_PRIVILEGE` or `CONNECTION_LOST`. A lock timeout is retried with doubling backoff,
  * each retry announced as a `retry` event. Throws `INTERRUPTED` without running anything when
  * `signal` has already aborted.
@@ -79,7 +79,25 @@ export async function runMigrationFile(client: ClientBase, migration: Migration,
   const file = direction === 'FORWARD' ? migration.forward : migration.rollback;
   const retries = options.lockRetries ?? DEFAULT_LOCK_RETRIES;
   const started = Date.now();
+  // One watcher for all attempts, so that its session is open by the time a retry waits again.
+  const lockWatch = options.cancelConfig ? watchLockWaits(options.cancelConfig, processIdOf(client), options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS) : undefined;
+  try {
+    return await runAttempts(client, migration, direction, file, retries, started, options, lockWatch);
+  } finally {
+    await lockWatch?.stop();
+  }
+}
 
+async function runAttempts(
+  client: ClientBase,
+  migration: Migration,
+  direction: Direction,
+  file: MigrationFile,
+  retries: number,
+  started: number,
+  options: RunOptions,
+  lockWatch: LockWaitWatch | undefined,
+): Promise<RunResult> {
   for (let attempt = 1; ; attempt += 1) {
     throwIfAborted(options.signal, migration, direction);
     const runId = randomUUID();
@@ -92,19 +110,18 @@ export async function runMigrationFile(client: ClientBase, migration: Migration,
 
     const run: RunRecord = { migration, direction, file, runId, startedAt: new Date() };
     const asTool = (options.mode ?? 'tool') === 'tool';
-    let lockWatch: ReturnType<typeof watchLockWaits> | undefined;
     let stopCancelling: () => void = () => undefined;
     client.on('notice', onNotice);
     try {
       await applySessionSettings(client, file, runId, options);
       stopCancelling = watchSignal(client, options);
-      if (options.cancelConfig) lockWatch = watchLockWaits(options.cancelConfig, processIdOf(client), options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS);
 
       await client.query(file.sql);
       if (asTool) await recordSuccessIfMissing(client, run);
       return { version: migration.version, name: migration.name, direction, runId, durationMs: Date.now() - started, notices, attempts: attempt };
     } catch (error) {
-      const lockWait = await lockWatch?.stop();
+      // The latest wait seen, possibly in an earlier attempt when this one timed out between samples.
+      const lockWait = lockWatch?.lastWait();
       if (isConnectionFault(error)) throw await describeLostConnection(error, run, options);
 
       const interrupted = options.signal?.aborted === true && postgresFieldsOf(error)?.sqlstate === SQLSTATE_QUERY_CANCELED;
@@ -122,7 +139,6 @@ export async function runMigrationFile(client: ClientBase, migration: Migration,
       }
       throw failure;
     } finally {
-      await lockWatch?.stop();
       client.off('notice', onNotice);
       stopCancelling();
     }

@@ -36,7 +36,7 @@ export interface TableRestore {
   readonly keptExisting: number;
   /**
    * Backed-up rows whose primary key is not in the table after the restore, because another row
-   * holds one of their unique values (for example a newer current satellite version).
+   * has one of their unique values (for example a newer current satellite version).
    */
   readonly notRestored: number;
 }
@@ -70,9 +70,9 @@ interface ColumnPlan {
  * backed up, and counts the backed-up rows whose primary key is present. Restoring twice inserts
  * nothing.
  *
- * Throws `BACKUP_NOT_FOUND`, `BACKUP_INVALID`, `PREREQUISITE_MISSING` (a target table or the audit
- * function is missing: deploy first), `RESTORE_FAILED` (the insert or the check failed; nothing was
- * restored), `LOCK_TIMEOUT` or `INTERRUPTED`. Returns `complete: false` when some rows stay out
+ * Throws `BACKUP_NOT_FOUND`, `BACKUP_INVALID`, `PREREQUISITE_MISSING` when a target table or the
+ * audit function is missing (deploy first), `RESTORE_FAILED` when an insert or the check failed
+ * (nothing is restored then), `LOCK_TIMEOUT` or `INTERRUPTED`. Returns `complete: false` when some rows stay out
  * because other rows hold their unique values; the rows that could be restored are committed.
  */
 export async function restoreBackup(client: ClientBase, options: RestoreOptions): Promise<RestoreReport> {
@@ -105,6 +105,10 @@ export async function restoreBackup(client: ClientBase, options: RestoreOptions)
         durationMs: 0,
       };
       await recordRestoreEvent(client, report);
+      // NOTE: an abort does not cancel a running INSERT; it takes effect here, before the commit.
+      if (options.signal?.aborted) {
+        throw new OnevaultError('INTERRUPTED', `Restoring ${manifest.schema} was interrupted and rolled back; nothing was restored.`, { hint: 'Run onevault restore again when ready.' });
+      }
       await client.query('COMMIT');
       return { ...report, durationMs: Date.now() - started };
     } catch (error) {
@@ -156,8 +160,8 @@ async function restoreTable(client: ClientBase, manifest: BackupManifest, table:
   );
   const inserted = insert.rowCount ?? 0;
 
-  // Every inserted row must now match a backed-up row in every shared column; a mismatch means
-  // the columns were mapped wrongly or a trigger changed the rows, and the restore is undone.
+  // Every inserted row must now match a backed-up row in every shared column. A mismatch means
+  // that the columns were mapped wrongly or a trigger changed the rows, so the restore is undone.
   const identicalAfter = await countRows(client, identicalQuery);
   if (identicalAfter !== alreadyPresent + inserted) {
     throw new OnevaultError('RESTORE_FAILED', `After inserting ${inserted} rows into ${qualifiedName(table)}, ${identicalAfter - alreadyPresent} of them match the backup ${manifest.schema}.${table.backupTable}.`, {
@@ -231,7 +235,7 @@ async function planColumns(client: ClientBase, manifest: BackupManifest, table: 
 }
 
 /**
- * SQL condition, on `backup_row`, that is true when the target holds the same row (`row`) or a row
+ * SQL condition, on `backup_row`, that is true when the target contains the same row (`row`) or a row
  * with the same primary key (`key`). Values are compared as text so that types without an equality
  * operator (json, point) compare too. Without a primary key among the shared columns, a key match
  * is a match of the whole row.

@@ -49,7 +49,8 @@ export async function removeFolder(folder: string): Promise<void> {
 export interface CliProcess {
   readonly child: ChildProcess;
   readonly result: Promise<CliResult>;
-  /** Current stderr. */
+  /** Output so far. */
+  stdout(): string;
   stderr(): string;
   /** Resolves with stderr once it matches `pattern`; rejects after `timeoutMs` or when the process ends first. */
   waitForStderr(pattern: RegExp, timeoutMs?: number): Promise<string>;
@@ -85,6 +86,7 @@ export function startCli(args: readonly string[], options: { readonly env?: Node
   return {
     child,
     result,
+    stdout: () => stdout,
     stderr: () => stderr,
     waitForStderr(pattern: RegExp, timeoutMs = 30_000): Promise<string> {
       return new Promise((resolve, reject) => {
