@@ -3,9 +3,10 @@ import type { ClientBase, ClientConfig } from 'pg';
 import { isConnectionFault } from '../connection/connect';
 import { OnevaultError } from '../errors';
 import { loadMigrations, normalizeVersion } from '../migrations/catalog';
-import { acquireDeployLock, releaseDeployLock, type LockHolder } from '../lock/advisory-lock';
+import type { LockHolder } from '../lock/advisory-lock';
 import { checkAppliedFiles, findMigration, isApplied, readDatabaseState } from './plan';
-import { runMigrationFile, type RunEvent, type RunResult } from './run-migration';
+import { runInOrder, withDeployLock } from './run-in-order';
+import type { RunEvent, RunResult } from './run-migration';
 
 export type DeployEvent =
   | RunEvent
@@ -64,14 +65,7 @@ export async function deploy(client: ClientBase, options: DeployOptions): Promis
   const migrations = await loadMigrations(options.migrationsDir);
   const target = options.to === undefined ? undefined : findMigration(migrations, normalizeVersion(options.to));
 
-  await acquireDeployLock(client, {
-    waitMs: options.lockWaitMs,
-    signal: options.signal,
-    onWait: (holder) => options.onEvent?.({ type: 'lock-wait', holder }),
-  }).catch((error: unknown) => {
-    throw asOnevaultError(error);
-  });
-  try {
+  return withDeployLock(client, options, async () => {
     // The state is read after the lock is taken, so a process that waited finds the work done.
     const state = await readDatabaseState(client, migrations);
     checkAppliedFiles(state);
@@ -80,30 +74,9 @@ export async function deploy(client: ClientBase, options: DeployOptions): Promis
     const pending = options.reapply ? wanted : wanted.filter((migration) => !isApplied(state, migration.version));
     const unchanged = wanted.filter((migration) => !pending.includes(migration)).map((migration) => migration.version);
 
-    const outcomes: MigrationOutcome[] = [];
-    let failure: OnevaultError | undefined;
-    for (const migration of pending) {
-      if (failure) {
-        outcomes.push({ version: migration.version, name: migration.name, status: 'not run' });
-        continue;
-      }
-      options.onEvent?.({ type: 'migration-start', version: migration.version, name: migration.name, direction: 'FORWARD' });
-      try {
-        const result = await runMigrationFile(client, migration, 'FORWARD', { ...options, mode: 'tool' });
-        options.onEvent?.({ type: 'migration-done', result });
-        outcomes.push({ version: migration.version, name: migration.name, status: 'applied', durationMs: result.durationMs, notices: result.notices, attempts: result.attempts });
-      } catch (error) {
-        failure = asOnevaultError(error, migration.version);
-        outcomes.push({ version: migration.version, name: migration.name, status: 'failed', error: failure });
-      }
-    }
-
+    const { outcomes, failure } = await runInOrder(client, pending, 'FORWARD', options);
     return { direction: 'FORWARD', outcomes, unchanged, durationMs: Date.now() - started, error: failure };
-  } catch (error) {
-    throw asOnevaultError(error);
-  } finally {
-    await releaseDeployLock(client);
-  }
+  });
 }
 
 /**

@@ -2,10 +2,9 @@ import type { ClientBase } from 'pg';
 
 import { OnevaultError } from '../errors';
 import { loadMigrations, normalizeVersion, type Migration } from '../migrations/catalog';
-import { acquireDeployLock, releaseDeployLock } from '../lock/advisory-lock';
-import { asOnevaultError, type ApplyOptions, type ApplyReport, type MigrationOutcome } from './deploy';
+import type { ApplyOptions, ApplyReport } from './deploy';
 import { checkAppliedFiles, findMigration, isApplied, readDatabaseState, type DatabaseState } from './plan';
-import { runMigrationFile } from './run-migration';
+import { runInOrder, withDeployLock } from './run-in-order';
 
 export interface RollbackOptions extends ApplyOptions {
   /** Roll back every applied migration. Without it and without `to`, only the latest one. */
@@ -27,43 +26,15 @@ export async function rollback(client: ClientBase, options: RollbackOptions): Pr
     throw new OnevaultError('INVALID_ARGUMENT', '--to and --all cannot be combined.', { hint: 'Use --to VERSION to keep VERSION applied, or --all to roll back everything.' });
   }
 
-  await acquireDeployLock(client, {
-    waitMs: options.lockWaitMs,
-    signal: options.signal,
-    onWait: (holder) => options.onEvent?.({ type: 'lock-wait', holder }),
-  }).catch((error: unknown) => {
-    throw asOnevaultError(error);
-  });
-  try {
+  return withDeployLock(client, options, async () => {
     const state = await readDatabaseState(client, migrations);
     checkAppliedFiles(state);
 
     const selected = selectRollbacks(state, keep, options.all === true);
-    const outcomes: MigrationOutcome[] = [];
-    let failure: OnevaultError | undefined;
-    for (const migration of selected) {
-      if (failure) {
-        outcomes.push({ version: migration.version, name: migration.name, status: 'not run' });
-        continue;
-      }
-      options.onEvent?.({ type: 'migration-start', version: migration.version, name: migration.name, direction: 'ROLLBACK' });
-      try {
-        const result = await runMigrationFile(client, migration, 'ROLLBACK', { ...options, mode: 'tool' });
-        options.onEvent?.({ type: 'migration-done', result });
-        outcomes.push({ version: migration.version, name: migration.name, status: 'rolled back', durationMs: result.durationMs, notices: result.notices, attempts: result.attempts });
-      } catch (error) {
-        failure = asOnevaultError(error, migration.version);
-        outcomes.push({ version: migration.version, name: migration.name, status: 'failed', error: failure });
-      }
-    }
-
+    const { outcomes, failure } = await runInOrder(client, selected, 'ROLLBACK', options);
     const unchanged = migrations.filter((migration) => !selected.includes(migration) && !isApplied(state, migration.version)).map((migration) => migration.version);
     return { direction: 'ROLLBACK', outcomes, unchanged, durationMs: Date.now() - started, error: failure };
-  } catch (error) {
-    throw asOnevaultError(error);
-  } finally {
-    await releaseDeployLock(client);
-  }
+  });
 }
 
 function selectRollbacks(state: DatabaseState, keep: Migration | undefined, all: boolean): Migration[] {
