@@ -16,8 +16,12 @@ export interface RunRecord {
   readonly startedAt: Date;
 }
 
-/** Outcome of a run whose session dropped before its result arrived, as read from the log afterwards. */
-export type LostRunOutcome = 'committed' | 'failure recorded' | 'not recorded';
+/**
+ * Outcome of a run whose session dropped before its result arrived, as read from the log
+ * afterwards. `no log`: the database has no migration log, so the file did not commit it either.
+ * `not recorded`: the server could not be reached again within the reconnect window.
+ */
+export type LostRunOutcome = 'committed' | 'failure recorded' | 'no log' | 'not recorded';
 
 /** Inserts a FAILED row for the run. The caller has ended any failed transaction first. */
 export async function insertFailedRun(client: ClientBase, run: RunRecord, message: string, detail: Record<string, unknown>): Promise<void> {
@@ -62,7 +66,7 @@ export async function recordLostRun(config: ClientConfig, run: RunRecord, messag
     client.on('error', () => undefined);
     try {
       await client.connect();
-      if (!(await hasMigrationLog(client))) return 'not recorded';
+      if (!(await hasMigrationLog(client))) return 'no log';
       const committed = await client.query(`SELECT 1 FROM util.migration_log WHERE run_id = $1::uuid AND status = 'SUCCESS' LIMIT 1`, [run.runId]);
       if ((committed.rowCount ?? 0) > 0) return 'committed';
       await insertFailedRun(client, run, message, detail);

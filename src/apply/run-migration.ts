@@ -165,14 +165,17 @@ async function describeLostConnection(error: unknown, run: RunRecord, options: R
   const fields = postgresFieldsOf(error);
   const asTool = (options.mode ?? 'tool') === 'tool';
 
-  const outcome = asTool && options.cancelConfig ? await recordLostRun(options.cancelConfig, run, base, { code: 'CONNECTION_LOST', ...(fields ?? {}) }) : 'not recorded';
-  const consequence =
-    outcome === 'committed'
-      ? `The server had committed the file before the connection dropped, so ${run.migration.version} is ${run.direction === 'FORWARD' ? 'applied' : 'rolled back'}.`
-      : 'The server rolled back the open transaction, so nothing of this file was applied.';
-  const record =
-    outcome === 'failure recorded' ? ' The run is recorded as FAILED in util.migration_log.' : outcome === 'not recorded' ? ' The server could not be reached again to record the run.' : '';
-  return new OnevaultError('CONNECTION_LOST', `${base} ${consequence}${record}`, {
+  // Without settings for a new session (a library caller passed none), the run is not looked up.
+  const outcome = asTool && options.cancelConfig ? await recordLostRun(options.cancelConfig, run, base, { code: 'CONNECTION_LOST', ...(fields ?? {}) }) : 'not attempted';
+  let consequence = 'The server rolled back the open transaction, so nothing of this file was applied.';
+  if (outcome === 'committed') {
+    consequence = `The server had committed the file before the connection dropped, so ${run.migration.version} is ${run.direction === 'FORWARD' ? 'applied' : 'rolled back'}.`;
+  } else if (outcome === 'failure recorded') {
+    consequence += ' The run is recorded as FAILED in util.migration_log.';
+  } else if (outcome === 'not recorded' || outcome === 'not attempted') {
+    consequence = `Unless the server committed the file just before the connection dropped, it rolled the open transaction back and nothing of this file was applied; onevault status shows whether ${run.migration.version} is applied.`;
+  }
+  return new OnevaultError('CONNECTION_LOST', `${base} ${consequence}`, {
     hint: 'Check that the server is up and reachable (a restart or an administrator ending the session also drops it), then run the command again: it continues where this run stopped.',
     version: run.migration.version,
     cause: error,
