@@ -1,4 +1,5 @@
-import type { ClientBase } from 'pg';
+import { escapeLiteral } from 'pg';
+import type { ClientBase, QueryResult } from 'pg';
 
 import { OnevaultError } from '../errors';
 import type { AttributeValue, CatalogObject, ObjectKind } from './fingerprint';
@@ -264,23 +265,48 @@ type Row = Record<string, unknown>;
 
 /**
  * Reads the catalog objects of the given schemas, plus extensions and default privileges.
- * Throws the driver's error when a query fails. Runs several statements, so the result is
- * consistent only while no other session changes the schema.
+ * Throws the driver's error when a query fails. All queries travel as one simple-protocol query,
+ * so the read costs one round trip. Its statements still take their own snapshots, so the result
+ * is consistent only while no other session changes the schema.
  */
 export async function readCatalog(client: ClientBase, schemas: readonly string[]): Promise<CatalogObject[]> {
-  const run = async (sql: string): Promise<Row[]> => (await client.query<Row>(sql, [schemas])).rows;
+  const [
+    schemaRows,
+    relationRows,
+    columnRows,
+    constraintRows,
+    indexRows,
+    triggerRows,
+    policyRows,
+    routineRows,
+    typeRows,
+    extensionRows,
+    defaultPrivilegeRows,
+  ] = await runCatalogQueries(client, schemas, [
+    SCHEMAS_SQL,
+    RELATIONS_SQL,
+    COLUMNS_SQL,
+    CONSTRAINTS_SQL,
+    INDEXES_SQL,
+    TRIGGERS_SQL,
+    POLICIES_SQL,
+    ROUTINES_SQL,
+    TYPES_SQL,
+    EXTENSIONS_SQL,
+    DEFAULT_PRIVILEGES_SQL,
+  ]);
 
   const objects: CatalogObject[] = [];
 
-  for (const row of await run(SCHEMAS_SQL)) {
+  for (const row of schemaRows) {
     objects.push(objectOf('schema', row, null, { owner: row.owner, comment: row.comment, acl: row.acl }));
   }
 
-  for (const row of await run(RELATIONS_SQL)) {
+  for (const row of relationRows) {
     objects.push(relationObjectOf(row));
   }
 
-  for (const row of await run(COLUMNS_SQL)) {
+  for (const row of columnRows) {
     objects.push(
       objectOf('column', row, row.relation, {
         position: row.position,
@@ -296,7 +322,7 @@ export async function readCatalog(client: ClientBase, schemas: readonly string[]
     );
   }
 
-  for (const row of await run(CONSTRAINTS_SQL)) {
+  for (const row of constraintRows) {
     objects.push(
       objectOf('constraint', row, row.relation, {
         constraintType: CONSTRAINT_TYPES[String(row.constraint_type)] ?? String(row.constraint_type),
@@ -307,7 +333,7 @@ export async function readCatalog(client: ClientBase, schemas: readonly string[]
     );
   }
 
-  for (const row of await run(INDEXES_SQL)) {
+  for (const row of indexRows) {
     objects.push(
       objectOf('index', row, row.relation, {
         definition: row.definition,
@@ -319,7 +345,7 @@ export async function readCatalog(client: ClientBase, schemas: readonly string[]
     );
   }
 
-  for (const row of await run(TRIGGERS_SQL)) {
+  for (const row of triggerRows) {
     objects.push(
       objectOf('trigger', row, row.relation, {
         definition: row.definition,
@@ -329,7 +355,7 @@ export async function readCatalog(client: ClientBase, schemas: readonly string[]
     );
   }
 
-  for (const row of await run(POLICIES_SQL)) {
+  for (const row of policyRows) {
     objects.push(
       objectOf('policy', row, row.relation, {
         command: POLICY_COMMANDS[String(row.command)] ?? String(row.command),
@@ -342,11 +368,11 @@ export async function readCatalog(client: ClientBase, schemas: readonly string[]
     );
   }
 
-  for (const row of await run(ROUTINES_SQL)) {
+  for (const row of routineRows) {
     objects.push(routineObjectOf(row));
   }
 
-  for (const row of await run(TYPES_SQL)) {
+  for (const row of typeRows) {
     objects.push(
       objectOf('type', row, null, {
         typeKind: TYPE_KINDS[String(row.type_kind)] ?? String(row.type_kind),
@@ -364,15 +390,27 @@ export async function readCatalog(client: ClientBase, schemas: readonly string[]
     );
   }
 
-  for (const row of (await client.query<Row>(EXTENSIONS_SQL)).rows) {
+  for (const row of extensionRows) {
     objects.push(objectOf('extension', row, null, { schema: row.schema, version: row.version }));
   }
 
-  for (const row of await run(DEFAULT_PRIVILEGES_SQL)) {
+  for (const row of defaultPrivilegeRows) {
     objects.push(objectOf('default privileges', row, null, { acl: row.acl }));
   }
 
   return objects;
+}
+
+// Each query names the schema list as $1::text[]. The batch replaces it with an array literal,
+// because a simple-protocol query that carries several statements cannot take parameters.
+const SCHEMA_LIST_PARAMETER = '$1::text[]';
+
+async function runCatalogQueries(client: ClientBase, schemas: readonly string[], queries: readonly string[]): Promise<Row[][]> {
+  const schemaList = `ARRAY[${schemas.map((schema) => escapeLiteral(schema)).join(', ')}]::text[]`;
+  const batch = queries.map((sql) => sql.split(SCHEMA_LIST_PARAMETER).join(schemaList)).join(';\n');
+  // With more than one statement node-postgres returns one result per statement.
+  const results = (await client.query<Row>(batch)) as unknown as QueryResult<Row>[];
+  return results.map((result) => result.rows);
 }
 
 const RELATION_KINDS: Readonly<Record<string, ObjectKind>> = {

@@ -1,5 +1,5 @@
 import { escapeIdentifier, escapeLiteral } from 'pg';
-import type { ClientBase } from 'pg';
+import type { ClientBase, QueryResult } from 'pg';
 
 import { SMALL_TABLE_ROW_LIMIT } from './fingerprint';
 import type { MaskedColumn, TableRows } from './fingerprint';
@@ -53,6 +53,8 @@ interface TablePlan {
  * read with ONLY) of the given schemas. Tables matching `ignoreTables` are listed with null count
  * and hash. The hash is computed by the server, so no table is transferred to the client except
  * those with fewer than `SMALL_TABLE_ROW_LIMIT` rows, whose row texts are kept for the diff.
+ * Every table is read by one simple-protocol query that carries two statements per table, so the
+ * whole read costs two round trips however many tables there are.
  */
 export async function readTableRows(
   client: ClientBase,
@@ -60,29 +62,44 @@ export async function readTableRows(
   ignoreTables: readonly string[] | undefined,
 ): Promise<TableRows[]> {
   const plans = planTables((await client.query<TableColumnRow>(TABLE_COLUMNS_SQL, [schemas])).rows);
+  const readPlans = plans.filter((plan) => !matchesAnyNamePattern(ignoreTables, `${plan.schema}.${plan.relation}`));
+  const readResults = await readSummariesAndSamples(client, readPlans);
 
-  const results: TableRows[] = [];
-  for (const plan of plans) {
+  return plans.map((plan) => {
     const maskedColumns = plan.columns.flatMap((column) => (column.mask === null ? [] : [column.mask]));
     const unread = { table: plan.table, schema: plan.schema, relation: plan.relation, maskedColumns };
+    const read = readResults.get(plan.table);
+    if (read === undefined) return { ...unread, rowCount: null, contentHash: null, rows: null };
+    return { ...unread, ...read };
+  });
+}
 
-    if (matchesAnyNamePattern(ignoreTables, `${plan.schema}.${plan.relation}`)) {
-      results.push({ ...unread, rowCount: null, contentHash: null, rows: null });
-      continue;
-    }
+interface ReadResult {
+  readonly rowCount: number;
+  readonly contentHash: string;
+  readonly rows: readonly string[] | null;
+}
 
+// Statement 2i is the summary of table i and statement 2i + 1 its first SMALL_TABLE_ROW_LIMIT row
+// texts, which are all of its rows exactly when the summary counts fewer than that.
+async function readSummariesAndSamples(client: ClientBase, plans: readonly TablePlan[]): Promise<Map<string, ReadResult>> {
+  const results = new Map<string, ReadResult>();
+  if (plans.length === 0) return results;
+
+  const statements = plans.flatMap((plan) => {
     const rowTexts = rowTextsQueryOf(plan);
-    const summary = await client.query<{ row_count: string; content_hash: string }>(rowSummarySqlOf(rowTexts));
-    const rowCount = Number(summary.rows[0].row_count);
+    return [rowSummarySqlOf(rowTexts), sampleRowsSqlOf(rowTexts)];
+  });
+  // With more than one statement node-postgres returns one result per statement.
+  const batch = (await client.query(statements.join(';\n'))) as unknown as QueryResult[];
 
-    const rows =
-      rowCount < SMALL_TABLE_ROW_LIMIT
-        ? (await client.query<{ row_text: string }>(`${rowTexts} ORDER BY 1`)).rows.map((row) => row.row_text)
-        : null;
-
-    results.push({ ...unread, rowCount, contentHash: summary.rows[0].content_hash, rows });
-  }
-
+  plans.forEach((plan, index) => {
+    const summary = batch[2 * index].rows[0] as { row_count: string; content_hash: string };
+    const sample = batch[2 * index + 1].rows as { row_text: string }[];
+    const rowCount = Number(summary.row_count);
+    const rows = rowCount < SMALL_TABLE_ROW_LIMIT ? sample.map((row) => row.row_text) : null;
+    results.set(plan.table, { rowCount, contentHash: summary.content_hash, rows });
+  });
   return results;
 }
 
@@ -124,6 +141,12 @@ function rowTextsQueryOf(plan: TablePlan): string {
 
   const from = `ONLY ${escapeIdentifier(plan.schema)}.${escapeIdentifier(plan.relation)} AS source`;
   return `SELECT row_to_json(kept)::text AS row_text FROM (SELECT ${selectList} FROM ${from}) AS kept`;
+}
+
+// At most SMALL_TABLE_ROW_LIMIT row texts, sorted; the LIMIT lets the scan of a large table stop
+// early, because its rows are not kept anyway.
+function sampleRowsSqlOf(rowTexts: string): string {
+  return `SELECT sample.row_text FROM (${rowTexts} LIMIT ${SMALL_TABLE_ROW_LIMIT}) AS sample ORDER BY 1`;
 }
 
 // The content hash is order-independent and counts duplicates: the md5 of each row text is split

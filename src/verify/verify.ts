@@ -152,9 +152,19 @@ async function proveAll(
   }
 
   const proofs: MigrationProof[] = [];
+  // The state after one proof's last step is the state before the next proof, so it is reused
+  // instead of being fingerprinted twice.
+  let currentState: Fingerprint | undefined;
   for (const migration of proven) {
     const previousFailed = proofs.some((proof) => proof.status !== 'PASSED');
-    const proof = previousFailed ? notRunProof(migration) : await proveMigration(context, migration);
+    let proof: MigrationProof;
+    if (previousFailed) {
+      proof = notRunProof(migration);
+    } else {
+      const outcome = await proveMigration(context, migration, currentState);
+      proof = outcome.proof;
+      currentState = outcome.finalState;
+    }
     proofs.push(proof);
     progress({ type: 'migration-done', proof });
   }
@@ -196,9 +206,16 @@ const STEP_PLAN: Readonly<
   'deploy after rollback': { direction: 'FORWARD', mode: 'tool', expected: 'afterDeploy' },
 };
 
-async function proveMigration(context: ProofContext, migration: Migration): Promise<MigrationProof> {
-  const references: ReferenceStates = { beforeDeploy: await context.timer.take(context.client) };
+/** A proof and the fingerprint after its last step, when every step ran. */
+interface ProofOutcome {
+  readonly proof: MigrationProof;
+  readonly finalState: Fingerprint | undefined;
+}
+
+async function proveMigration(context: ProofContext, migration: Migration, startState: Fingerprint | undefined): Promise<ProofOutcome> {
+  const references: ReferenceStates = { beforeDeploy: startState ?? (await context.timer.take(context.client)) };
   const steps: StepResult[] = [];
+  let finalState: Fingerprint | undefined;
 
   for (const step of VERIFY_STEPS) {
     // A file that failed to run leaves the database as it was, but the later steps expect its
@@ -210,16 +227,23 @@ async function proveMigration(context: ProofContext, migration: Migration): Prom
 
     throwIfAborted(context.options.signal, migration);
     context.progress({ type: 'step-start', version: migration.version, name: migration.name, step });
-    const result = await runStep(context, migration, step, references);
+    const { result, state } = await runStep(context, migration, step, references);
+    finalState = state;
     steps.push(result);
     context.progress({ type: 'step-done', version: migration.version, name: migration.name, result });
   }
 
   const status = steps.every((result) => result.status === 'PASSED') ? 'PASSED' : 'FAILED';
-  return { version: migration.version, name: migration.name, status, steps };
+  return { proof: { version: migration.version, name: migration.name, status, steps }, finalState };
 }
 
-async function runStep(context: ProofContext, migration: Migration, step: VerifyStep, references: ReferenceStates): Promise<StepResult> {
+/** Runs one step; `state` is the fingerprint taken after it, absent when its file failed. */
+async function runStep(
+  context: ProofContext,
+  migration: Migration,
+  step: VerifyStep,
+  references: ReferenceStates,
+): Promise<{ readonly result: StepResult; readonly state?: Fingerprint }> {
   const plan = STEP_PLAN[step];
   const started = Date.now();
 
@@ -228,7 +252,7 @@ async function runStep(context: ProofContext, migration: Migration, step: Verify
   } catch (error) {
     const failure = asOnevaultError(error, migration.version);
     if (failure.code === 'INTERRUPTED') throw failure;
-    return { step, status: 'FAILED', durationMs: Date.now() - started, differences: [], informational: [], error: failure };
+    return { result: { step, status: 'FAILED', durationMs: Date.now() - started, differences: [], informational: [], error: failure } };
   }
 
   const state = await context.timer.take(context.client);
@@ -236,13 +260,14 @@ async function runStep(context: ProofContext, migration: Migration, step: Verify
 
   const expected = plan.expected === null ? undefined : references[plan.expected];
   const comparison = expected === undefined ? { differences: [], informational: [] } : compareStates(expected, state);
-  return {
+  const result: StepResult = {
     step,
     status: comparison.differences.length === 0 ? 'PASSED' : 'FAILED',
     durationMs: Date.now() - started,
     differences: comparison.differences,
     informational: comparison.informational,
   };
+  return { result, state };
 }
 
 async function runFile(context: ProofContext, migration: Migration, direction: Direction, mode: 'tool' | 'psql'): Promise<void> {
