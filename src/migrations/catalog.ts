@@ -79,7 +79,8 @@ async function readSqlFileNames(directory: string): Promise<string[]> {
       cause: error,
     });
   }
-  return entries.filter((entry) => entry.toLowerCase().endsWith('.sql')).sort();
+  // Hidden files (editor backups, macOS "._" metadata) are not migrations.
+  return entries.filter((entry) => entry.toLowerCase().endsWith('.sql') && !entry.startsWith('.')).sort();
 }
 
 function parseFileName(directory: string, fileName: string): ParsedName {
@@ -124,13 +125,62 @@ function checkForGaps(directory: string, migrations: readonly Migration[]): void
 
 async function readMigrationFile(directory: string, fileName: string): Promise<MigrationFile> {
   const filePath = path.join(directory, fileName);
-  const bytes = await fs.readFile(filePath);
-  return {
-    path: filePath,
-    fileName,
-    sql: bytes.toString('utf8'),
-    checksum: createHash('sha256').update(bytes).digest('hex'),
-  };
+  const stat = await fs.stat(filePath).catch((error: NodeJS.ErrnoException) => {
+    throw new OnevaultError('MIGRATION_FILE_INVALID', `${filePath} cannot be read: ${error.message}.`, {
+      hint: 'Remove the broken link or file from the migrations folder, or restore its target.',
+      cause: error,
+    });
+  });
+  if (!stat.isFile()) {
+    throw new OnevaultError('MIGRATION_FILE_INVALID', `${filePath} is not a regular file.`, {
+      hint: 'Move it out of the migrations folder: every V###__*.sql entry there must be a migration file.',
+    });
+  }
+
+  const sql = stripByteOrderMark((await fs.readFile(filePath)).toString('utf8'));
+  if (!/\S/.test(stripComments(sql))) {
+    throw new OnevaultError('MIGRATION_FILE_INVALID', `${filePath} contains no SQL statement.`, {
+      hint: 'Write the migration (onevault new NAME writes a template), or remove the empty pair.',
+    });
+  }
+  const metaCommandLine = findMetaCommandLine(sql);
+  if (metaCommandLine !== undefined) {
+    throw new OnevaultError('MIGRATION_FILE_INVALID', `${filePath} line ${metaCommandLine} is a psql meta-command, which only psql understands.`, {
+      hint: 'Write it as SQL (for example SET instead of \\set), so that the file also runs in pgAdmin and through onevault.',
+    });
+  }
+  return { path: filePath, fileName, sql, checksum: checksumOf(sql) };
+}
+
+/**
+ * Returns the SHA-256 of a migration's text with line endings normalised to LF, lower-case hex.
+ * The same file checked out with CRLF line endings, or saved with a byte order mark, keeps its checksum.
+ */
+export function checksumOf(sql: string): string {
+  return createHash('sha256').update(stripByteOrderMark(sql).replace(/\r\n/g, '\n'), 'utf8').digest('hex');
+}
+
+function stripByteOrderMark(text: string): string {
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
+
+function stripComments(sql: string): string {
+  return sql.replace(/\/\*[\s\S]*?\*\//g, '').replace(/--[^\n]*/g, '');
+}
+
+/** Returns the 1-based number of the first line that starts with a backslash outside dollar quotes, if any. */
+function findMetaCommandLine(sql: string): number | undefined {
+  let openTag: string | undefined;
+  const lines = sql.split('\n');
+  for (let index = 0; index < lines.length; index += 1) {
+    const line = lines[index];
+    if (openTag === undefined && /^\s*\\/.test(line)) return index + 1;
+    for (const match of line.matchAll(/\$[A-Za-z_]*\$/g)) {
+      if (openTag === undefined) openTag = match[0];
+      else if (match[0] === openTag) openTag = undefined;
+    }
+  }
+  return undefined;
 }
 
 function pad(number: number): string {

@@ -66,6 +66,53 @@ describe('loadMigrations', () => {
     assert.match(error.message, /V1__create_Thing\.sql/);
   });
 
+  it('keeps the checksum across BOM and CRLF', async () => {
+    const folder = await folderWith([]);
+    const sql = 'BEGIN;\nSELECT 1;\nCOMMIT;\n';
+    await fs.writeFile(path.join(folder, 'V000__create_a.sql'), sql);
+    await fs.writeFile(path.join(folder, 'V000__rollback_a.sql'), `\ufeff${sql.replace(/\n/g, '\r\n')}`);
+    const [migration] = await loadMigrations(folder);
+    assert.equal(migration.rollback.checksum, migration.forward.checksum);
+    assert.equal(migration.rollback.sql.charCodeAt(0), 'B'.charCodeAt(0));
+    await fs.rm(folder, { recursive: true, force: true });
+  });
+
+  it('ignores hidden files', async () => {
+    const folder = await folderWith(['V000__create_a.sql', 'V000__rollback_a.sql', '._V000__create_a.sql', '.V001__create_b.sql']);
+    assert.equal((await loadMigrations(folder)).length, 1);
+    await fs.rm(folder, { recursive: true, force: true });
+  });
+
+  it('rejects a folder named like a migration', async () => {
+    const folder = await folderWith(['V000__rollback_a.sql']);
+    await fs.mkdir(path.join(folder, 'V000__create_a.sql'));
+    try {
+      await assert.rejects(loadMigrations(folder), (error: unknown) => error instanceof OnevaultError && error.code === 'MIGRATION_FILE_INVALID' && /is not a regular file/.test(error.message));
+    } finally {
+      await fs.rm(folder, { recursive: true, force: true });
+    }
+  });
+
+  it('rejects an empty file', async () => {
+    const folder = await folderWith(['V000__rollback_a.sql']);
+    await fs.writeFile(path.join(folder, 'V000__create_a.sql'), '-- nothing yet\n');
+    try {
+      await assert.rejects(loadMigrations(folder), (error: unknown) => error instanceof OnevaultError && error.code === 'MIGRATION_FILE_INVALID' && /contains no SQL statement/.test(error.message));
+    } finally {
+      await fs.rm(folder, { recursive: true, force: true });
+    }
+  });
+
+  it('rejects a psql meta-command', async () => {
+    const folder = await folderWith(['V000__rollback_a.sql']);
+    await fs.writeFile(path.join(folder, 'V000__create_a.sql'), "BEGIN;\nDO $body$\nBEGIN\n\\ inside a body is fine\nEND;\n$body$;\n\\set ON_ERROR_STOP on\nCOMMIT;\n");
+    try {
+      await assert.rejects(loadMigrations(folder), (error: unknown) => error instanceof OnevaultError && error.code === 'MIGRATION_FILE_INVALID' && /line 7 is a psql meta-command/.test(error.message));
+    } finally {
+      await fs.rm(folder, { recursive: true, force: true });
+    }
+  });
+
   it('reports a missing folder', async () => {
     await assert.rejects(loadMigrations(path.join(os.tmpdir(), 'onevault-no-such-folder')), (error: unknown) => {
       assert.ok(error instanceof OnevaultError);
