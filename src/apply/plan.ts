@@ -25,6 +25,12 @@ export function isApplied(state: DatabaseState, version: string): boolean {
  * has no checksum and is not compared.
  */
 export function checkAppliedFiles(state: DatabaseState): void {
+  checkAppliedFilesPresent(state);
+  checkAppliedChecksums(state);
+}
+
+/** Throws `MIGRATION_FILE_MISSING` when a version the log shows as applied has no files in the folder. */
+export function checkAppliedFilesPresent(state: DatabaseState): void {
   const known = new Set(state.migrations.map((migration) => migration.version));
   for (const versionState of state.states.values()) {
     if (versionState.applied && !known.has(versionState.version)) {
@@ -34,13 +40,16 @@ export function checkAppliedFiles(state: DatabaseState): void {
       });
     }
   }
+}
 
+/** Throws `CHECKSUM_MISMATCH` when an applied forward file changed since it was applied. */
+export function checkAppliedChecksums(state: DatabaseState): void {
   for (const migration of state.migrations) {
     const stored = state.states.get(migration.version);
     const storedChecksum = stored?.applied ? stored.lastForward?.checksum : null;
     if (storedChecksum && storedChecksum !== migration.forward.checksum) {
       throw new OnevaultError('CHECKSUM_MISMATCH', `${migration.forward.fileName} changed after it was applied: recorded checksum ${storedChecksum}, file checksum ${migration.forward.checksum}.`, {
-        hint: 'Restore the file as it was applied, or write the change as a new migration; if the change is intended, run onevault repair to record the new checksum.',
+        hint: 'Restore the file as it was applied, or write the change as a new migration. If the edit changes no behaviour, onevault repair records the new checksum.',
         version: migration.version,
       });
     }

@@ -147,7 +147,7 @@ async function runAttempts(
 
 function throwIfAborted(signal: AbortSignal | undefined, migration: Migration, direction: Direction): void {
   if (!signal?.aborted) return;
-  throw new OnevaultError('INTERRUPTED', `Interrupted before ${direction === 'FORWARD' ? 'migration' : 'rollback'} ${migration.version} started; nothing of it ran.`, {
+  throw new OnevaultError('INTERRUPTED', `Interrupted before ${direction === 'FORWARD' ? 'migration' : 'rollback'} ${migration.version} started, so nothing of it ran.`, {
     hint: 'Run the command again when ready.',
     version: migration.version,
   });
@@ -232,7 +232,7 @@ function describeRunError(error: unknown, migration: Migration, direction: Direc
   const verb = direction === 'FORWARD' ? 'Migration' : 'Rollback';
 
   if (interrupted) {
-    return new OnevaultError('INTERRUPTED', `${verb} ${migration.version} was interrupted and rolled back; nothing of it was applied.`, {
+    return new OnevaultError('INTERRUPTED', `${verb} ${migration.version} was interrupted and rolled back, so nothing of it was applied.`, {
       hint: 'Run the command again when ready.',
       version: migration.version,
       cause: error,
@@ -267,7 +267,7 @@ function describeRunError(error: unknown, migration: Migration, direction: Direc
   }
   if (fields.sqlstate === SQLSTATE_INSUFFICIENT_PRIVILEGE) {
     return new OnevaultError('INSUFFICIENT_PRIVILEGE', `${verb} ${migration.version} (${file.fileName}) failed${where} because the database user lacks a privilege: ${message}.`, {
-      hint: fields.hint ?? 'Nothing of this file was applied. Run the command as the database owner or a user with the privilege named above (for example GRANT CREATE ON DATABASE), then run it again.',
+      hint: fields.hint ?? privilegeHint(message),
       version: migration.version,
       cause: error,
       postgres: fields,
@@ -327,4 +327,13 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     }
     signal?.addEventListener('abort', done, { once: true });
   });
+}
+
+/** Says which privilege to grant for the common permission errors of a migration. */
+function privilegeHint(message: string): string {
+  const prefix = 'Nothing of this file was applied.';
+  if (/create role/i.test(message)) return `${prefix} The migration creates cluster-wide roles: run it as a user with CREATEROLE (ALTER ROLE name CREATEROLE), then run it again.`;
+  if (/create extension|extension/i.test(message)) return `${prefix} Creating the extension needs the database owner or a superuser. Ask one to run CREATE EXTENSION, then run the command again.`;
+  if (/schema/i.test(message)) return `${prefix} Grant CREATE on the database (GRANT CREATE ON DATABASE name TO user) or run as the database owner, then run it again.`;
+  return `${prefix} Run the command as the database owner, or grant the user the privilege named above, then run it again.`;
 }

@@ -57,9 +57,21 @@ export function describeConnectError(error: unknown, display: string): OnevaultE
       postgres: fields,
     });
   }
-  if (systemCode === 'ECONNREFUSED' || systemCode === 'ENOTFOUND' || systemCode === 'EHOSTUNREACH' || systemCode === 'ETIMEDOUT' || /timeout/i.test(message)) {
+  if (/password must be a string|password authentication failed|no password (was )?(supplied|provided)/i.test(message)) {
+    return new OnevaultError('AUTHENTICATION_FAILED', `The server at ${display} asks for a password, and none was given.`, {
+      hint: 'Put the password in the URL, or set PGPASSWORD or DB_PASSWORD, whichever matches the other settings you use.',
+      cause: error,
+    });
+  }
+  if (systemCode === 'ENOTFOUND' || systemCode === 'EAI_AGAIN') {
+    return new OnevaultError('CONNECTION_REFUSED', `The host in ${display} cannot be resolved (${systemCode}).`, {
+      hint: 'Check the host name for typos. Without any connection settings, onevault uses its embedded server.',
+      cause: error,
+    });
+  }
+  if (systemCode === 'ECONNREFUSED' || systemCode === 'EHOSTUNREACH' || systemCode === 'ETIMEDOUT' || /timeout/i.test(message)) {
     return new OnevaultError('CONNECTION_REFUSED', `No PostgreSQL server answered at ${display} (${systemCode ?? message}).`, {
-      hint: 'Start the server or fix the host and port; without any connection settings onevault uses its embedded server.',
+      hint: 'Start the server or fix the host and port. Without any connection settings, onevault uses its embedded server.',
       cause: error,
     });
   }

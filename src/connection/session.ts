@@ -44,6 +44,7 @@ export async function withDatabaseSession<T>(options: SessionOptions, work: (ses
       display = target.display;
       client = await connectTarget(target, { createDatabase: options.createDatabase });
     }
+    options.onProgress?.(target.kind === 'embedded' ? `Target: ${display}` : `Target: ${display} (from ${target.source})`);
     return await work({ client, target, config, display });
   } finally {
     await client?.end().catch(() => undefined);
@@ -51,7 +52,8 @@ export async function withDatabaseSession<T>(options: SessionOptions, work: (ses
   }
 }
 
-async function ensureDatabase(serverUrl: string, database: string): Promise<void> {
+/** Creates `database` on the server at `serverUrl` unless it exists; tolerates a concurrent creator. */
+export async function ensureDatabase(serverUrl: string, database: string): Promise<void> {
   const admin = await connectClient({ connectionString: serverUrl }, 'embedded server');
   try {
     const exists = await admin.query('SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1', [database]);

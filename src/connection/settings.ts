@@ -49,6 +49,11 @@ const PACKAGE_VARIABLES = ['DB_HOST', 'DB_PORT', 'DB_NAME', 'DB_USER', 'DB_PASSW
 export function resolveConnectionTarget(options: ConnectionOptions = {}): ConnectionTarget {
   const env = options.env ?? process.env;
 
+  if (options.databaseUrl !== undefined && options.databaseUrl.trim() === '') {
+    throw new OnevaultError('INVALID_CONFIGURATION', '--database-url was given an empty value.', {
+      hint: 'Give a URL such as postgres://USER@HOST:5432/DATABASE, or leave the option out to use DATABASE_URL, the PG* or DB_* variables, or the embedded server.',
+    });
+  }
   if (hasValue(options.databaseUrl)) {
     return targetFromUrl(options.databaseUrl, '--database-url');
   }

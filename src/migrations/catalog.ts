@@ -52,7 +52,7 @@ export async function loadMigrations(directory: string): Promise<readonly Migrat
       const present = (forward ?? rollback) as ParsedName;
       const missing = forward ? `V${pad(number)}__rollback_${present.name}.sql` : `V${pad(number)}__create_${present.name}.sql`;
       throw new OnevaultError('MIGRATION_UNPAIRED', `${present.fileName} in ${directory} has no partner: ${missing} is missing.`, {
-        hint: 'Every migration is a pair of a create and a rollback file; add the missing file (onevault new NAME writes both).',
+        hint: 'Every migration is a pair of a create and a rollback file. Add the missing file (onevault new NAME writes both).',
         version: `V${pad(number)}`,
       });
     }
@@ -100,7 +100,7 @@ function groupByNumber(directory: string, parsed: readonly ParsedName[]): Map<nu
     const clash = files.find((other) => other.kind === file.kind || other.name !== file.name);
     if (clash) {
       throw new OnevaultError('MIGRATION_DUPLICATE_VERSION', `Version V${pad(file.number)} is used by both ${clash.fileName} and ${file.fileName} in ${directory}.`, {
-        hint: 'Give one of the migrations the next free version number; a version names exactly one create and one rollback file.',
+        hint: 'Give one of the migrations the next free version number, because a version names exactly one create and one rollback file.',
         version: `V${pad(file.number)}`,
       });
     }
@@ -116,7 +116,7 @@ function checkForGaps(directory: string, migrations: readonly Migration[]): void
     const current = migrations[index];
     if (current.number !== previous.number + 1) {
       throw new OnevaultError('MIGRATION_VERSION_GAP', `The migrations in ${directory} jump from ${previous.version} to ${current.version}.`, {
-        hint: `Add the missing version(s) or renumber ${current.version}; versions must follow each other without gaps.`,
+        hint: `Add the missing version(s) or renumber ${current.version}, because versions must follow each other without gaps.`,
         version: current.version,
       });
     }

@@ -26,20 +26,25 @@ export interface NewMigrationResult {
 
 /**
  * Writes the next `V###__create_NAME.sql` and `V###__rollback_NAME.sql` from the templates.
- * Throws `INVALID_ARGUMENT` for a name that is not lower-case snake_case or is taken, and the
- * catalog's errors when the folder is inconsistent. Never overwrites a file.
+ * Throws `INVALID_ARGUMENT` for a name that is not lower-case snake_case or is taken, or for a
+ * folder without the platform migrations, and the catalog's errors when the folder is missing or
+ * inconsistent. Never creates the folder and never overwrites a file.
  */
 export async function createMigrationPair(options: NewMigrationOptions): Promise<NewMigrationResult> {
   validateName(options.name);
-  await fs.mkdir(options.migrationsDir, { recursive: true });
   const migrations = await loadMigrations(options.migrationsDir);
+  if (migrations.length === 0) {
+    throw new OnevaultError('INVALID_ARGUMENT', `${options.migrationsDir} holds no migrations, and the template builds on the platform foundation (V000).`, {
+      hint: "Copy the platform's migrations (the migrations/ folder of onevault) into it first, or pass the folder that holds them with --migrations.",
+    });
+  }
   if (migrations.some((migration) => migration.name === options.name)) {
     throw new OnevaultError('INVALID_ARGUMENT', `A migration named "${options.name}" exists already in ${options.migrationsDir}.`, {
       hint: 'Choose another name, or change the existing migration pair.',
     });
   }
 
-  const number = migrations.length === 0 ? 0 : migrations[migrations.length - 1].number + 1;
+  const number = migrations[migrations.length - 1].number + 1;
   if (number > 999) {
     throw new OnevaultError('INVALID_ARGUMENT', `${options.migrationsDir} already holds version V999, the last three-digit version.`, {
       hint: 'Squash old migrations into a new baseline in a fresh folder.',
@@ -94,7 +99,7 @@ async function writeNewFile(filePath: string, content: string): Promise<void> {
     await fs.writeFile(filePath, content, { flag: 'wx' });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
-      throw new OnevaultError('INVALID_ARGUMENT', `${filePath} exists already; onevault new never overwrites a file.`, { hint: 'Remove or rename it first.', cause: error });
+      throw new OnevaultError('INVALID_ARGUMENT', `${filePath} exists already, and onevault new never overwrites a file.`, { hint: 'Remove or rename it first.', cause: error });
     }
     throw error;
   }

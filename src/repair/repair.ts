@@ -2,7 +2,7 @@ import type { ClientBase } from 'pg';
 
 import { acquireDeployLock, releaseDeployLock } from '../lock/advisory-lock';
 import { loadMigrations } from '../migrations/catalog';
-import { readDatabaseState } from '../apply/plan';
+import { checkAppliedFilesPresent, readDatabaseState } from '../apply/plan';
 import { OnevaultError } from '../errors';
 
 export interface ChecksumRepair {
@@ -39,6 +39,8 @@ export async function repairChecksums(client: ClientBase, options: RepairOptions
   await acquireDeployLock(client, { waitMs: options.lockWaitMs });
   try {
     const state = await readDatabaseState(client, migrations);
+    // A missing file cannot be re-recorded: its checksum is unknown.
+    checkAppliedFilesPresent(state);
     const repairs: ChecksumRepair[] = [];
     for (const migration of migrations) {
       const versionState = state.states.get(migration.version);

@@ -47,7 +47,13 @@ describe('onevault deploy', () => {
     await withFreshDatabase(async (_client, url) => {
       const parsed = new URL(url);
       const result = await runCli(['deploy', '--to', 'V000'], {
-        env: { DB_HOST: parsed.hostname, DB_PORT: parsed.port || '5432', DB_NAME: decodeURIComponent(parsed.pathname.slice(1)), DB_USER: decodeURIComponent(parsed.username) },
+        env: {
+          DB_HOST: parsed.hostname,
+          DB_PORT: parsed.port || '5432',
+          DB_NAME: decodeURIComponent(parsed.pathname.slice(1)),
+          DB_USER: decodeURIComponent(parsed.username),
+          DB_PASSWORD: decodeURIComponent(parsed.password),
+        },
       });
       assert.equal(result.code, 0, result.stderr);
       assert.match(result.stdout, /deploy: 1 applied/);

@@ -48,6 +48,13 @@ describe('resolveConnectionTarget', () => {
     assert.equal(target.kind, 'embedded');
   });
 
+  it('rejects an empty --database-url', () => {
+    assert.throws(
+      () => resolveConnectionTarget({ databaseUrl: ' ', env: { DATABASE_URL: 'postgres://env@127.0.0.1/two' } }),
+      (error: unknown) => error instanceof OnevaultError && error.code === 'INVALID_CONFIGURATION' && /empty value/.test(error.message),
+    );
+  });
+
   it('rejects a URL of another scheme', () => {
     assert.throws(
       () => resolveConnectionTarget({ env: { DATABASE_URL: 'mysql://root:pw@localhost/db' } }),

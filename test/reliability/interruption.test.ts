@@ -77,7 +77,7 @@ describe('interruption', () => {
 
           assert.equal(result.code, 130, result.stderr);
           assert.match(result.stderr, new RegExp(`${signal} received: cancelling the running statement and rolling back`));
-          assert.match(result.stderr, /error INTERRUPTED: Migration V001 was interrupted and rolled back; nothing of it was applied\./);
+          assert.match(result.stderr, /error INTERRUPTED: Migration V001 was interrupted and rolled back, so nothing of it was applied\./);
           assert.match(result.stdout, /\+ V000 platform_foundation \.+ ok/);
           assert.match(result.stdout, /\+ V001 relw_long \.+ not ok/);
           assert.equal(await tableExists(client, 'public.relw_long'), false, 'the interrupted transaction was not rolled back');

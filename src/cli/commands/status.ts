@@ -4,7 +4,7 @@ import { withDatabaseSession } from '../../connection/session';
 import { getStatus } from '../../status/status';
 import { globalOptionsOf, sessionOptionsOf } from '../context';
 import { EXIT_FAILURE } from '../exit-codes';
-import { colour, printJson, printResult } from '../output';
+import { printJson, printProgress, printResult } from '../output';
 
 export function registerStatusCommand(program: Command): Command {
   return program
@@ -29,7 +29,10 @@ export function registerStatusCommand(program: Command): Command {
         ]);
         printTable(['version', 'name', 'state', 'last run', 'by', 'checksum', 'failed runs'], rows);
         for (const version of report.unknownApplied) {
-          printResult(colour.yellow(`${version} is applied in the database but has no files in ${global.migrations}`));
+          printProgress(`error MIGRATION_FILE_MISSING: ${version} is applied in the database but has no files in ${global.migrations}.`);
+        }
+        for (const migration of report.migrations.filter((candidate) => candidate.checksum === 'mismatch')) {
+          printProgress(`error CHECKSUM_MISMATCH: ${migration.version} ${migration.name} changed after it was applied. Deploy refuses until the file is restored or onevault repair records it.`);
         }
       }
 
