@@ -266,7 +266,7 @@ export async function startPostmaster(context: EmbeddedContext, stored: Embedded
     }
 
     const logOffset = await prepareLogFile(context);
-    context.onProgress(`Starting PostgreSQL ${context.binaries.version} on 127.0.0.1:${credentials.port}`);
+    context.onProgress(`Starting the embedded PostgreSQL server (npm package ${context.binaries.version}) on 127.0.0.1:${credentials.port}`);
     const result = await runProgram(
       context.binaries.pgCtl,
       ['start', `--pgdata=${layout.clusterDir}`, `--log=${layout.logFile}`, '--wait', `--timeout=${PG_CTL_TIMEOUT_SECONDS}`, `--options=-p ${credentials.port}`],
