@@ -8,8 +8,11 @@ import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, exitCodeFor } from './exit-codes';
 import { installSignalHandlers } from './interrupt';
 import { jsonReplacer } from './output';
 
-/** Builds the command-line program with every command registered. */
-export function buildProgram(): Command {
+/**
+ * Builds the command-line program. Without `argv` every command is registered; with it, only the
+ * command that `argv` requests, when it names a known one (see `registerCommands`).
+ */
+export function buildProgram(argv?: readonly string[]): Command {
   const program = new Command();
   program
     .name('onevault')
@@ -26,8 +29,26 @@ export function buildProgram(): Command {
       'after',
       '\nExit codes: 0 ok, 1 an operation failed, 2 invalid usage or configuration, 3 a check failed, 130 interrupted.\n\nExample:\n  $ onevault deploy',
     );
-  registerCommands(program);
+  registerCommands(program, argv === undefined ? undefined : requestedCommandOf(program, argv));
   return program;
+}
+
+/**
+ * Returns the first operand of `argv` (node, script, then arguments) after the global options,
+ * which names the command, or undefined when there is none or an option is not a global one.
+ */
+function requestedCommandOf(program: Command, argv: readonly string[]): string | undefined {
+  const args = argv.slice(2);
+  for (let index = 0; index < args.length; index += 1) {
+    const arg = args[index];
+    if (!arg.startsWith('-')) return arg;
+
+    const option = program.options.find((candidate) => candidate.long === arg.split('=')[0] || candidate.short === arg);
+    if (option === undefined) return undefined;
+    // An option that takes a value consumes the next argument unless it is written --name=value.
+    if ((option.required || option.optional) && !arg.includes('=')) index += 1;
+  }
+  return undefined;
 }
 
 /**
@@ -35,7 +56,7 @@ export function buildProgram(): Command {
  * interrupting signal, after stopping the embedded server (see `installSignalHandlers`).
  */
 export async function main(argv: readonly string[]): Promise<void> {
-  const program = buildProgram();
+  const program = buildProgram(argv);
   const removeSignalHandlers = installSignalHandlers();
   try {
     await program.parseAsync([...argv]);
