@@ -1,5 +1,6 @@
 import { AstBody, QualifiedName, formatName, isSameName, nameParts, relationOf, unwrap } from './ast';
 import { CheckedFile, Detection, deployStatementsOf, detectAt, statementsOf } from './detection';
+import { isGuardedByExistenceCheck } from './guards';
 import { VisitedStatement } from './walk';
 
 /** DROP targets that break code still using them, with the word DROP uses. */
@@ -19,7 +20,9 @@ const BREAKING_DROPS: ReadonlyMap<string, string> = new Map([
 
 /**
  * OV301, OV311 to OV315: forward-file changes that lock or break what already exists. Objects the
- * same file created earlier are exempt, because no running code can depend on them yet.
+ * same file created earlier are exempt, because no running code can depend on them yet. OV312 is
+ * the exception: renaming such an object fails when the file runs again, unless an existence
+ * check guards it.
  */
 export function checkBreakingChanges(file: CheckedFile): Detection[] {
   const detections: Detection[] = [];
@@ -42,8 +45,8 @@ export function checkBreakingChanges(file: CheckedFile): Detection[] {
         detections.push(...breakingDrops(statement, isNew));
         break;
       case 'RenameStmt': {
-        const target = relationOf(node.relation);
-        if (!isNew(target)) detections.push(detectAt('OV312', statement, `RENAME ${renameSubject(node)} breaks every query and function that uses the old name`));
+        const problem = renameProblem(statement, isNew(renamedObjectOf(node)));
+        if (problem !== undefined) detections.push(detectAt('OV312', statement, `RENAME ${renameSubject(node)} ${problem}`));
         break;
       }
       case 'AlterTableStmt': {
@@ -143,6 +146,30 @@ function isNotNullWithoutDefault(column: AstBody): boolean {
   const isRequired = types.includes('CONSTR_NOTNULL') || types.includes('CONSTR_PRIMARY');
   const hasValue = types.includes('CONSTR_DEFAULT') || types.includes('CONSTR_IDENTITY') || types.includes('CONSTR_GENERATED');
   return isRequired && !hasValue && column.raw_default === undefined;
+}
+
+/**
+ * Returns why a RENAME is a problem, or undefined. Renaming an object that existed before the file
+ * breaks the code that uses the old name, guarded or not. Renaming an object the file created
+ * fails on a second run (the column or table already has the new name, or CREATE ... IF NOT
+ * EXISTS made a fresh one under the old name), unless an enclosing IF checks for the object.
+ */
+function renameProblem(statement: VisitedStatement, isNewObject: boolean): string | undefined {
+  if (!isNewObject) return 'breaks every query and function that uses the old name';
+  if (isGuardedByExistenceCheck(statement.context)) return undefined;
+  return 'fails when the file runs again, because the first run already renamed it: put it in a DO block under IF EXISTS (or to_regclass(...)) for the old name';
+}
+
+/** Returns the table, schema or other object whose name or part a RENAME changes. */
+function renamedObjectOf(node: AstBody): QualifiedName | undefined {
+  const relation = relationOf(node.relation);
+  if (relation !== undefined) return relation;
+  if (node.renameType === 'OBJECT_SCHEMA' && typeof node.subname === 'string') return { name: node.subname };
+
+  const object = node.object;
+  const parts = nameParts(unwrap(object, 'List')?.items ?? unwrap(object, 'ObjectWithArgs')?.objname ?? unwrap(object, 'TypeName')?.names ?? []);
+  if (parts.length === 0) return undefined;
+  return parts.length > 1 ? { schema: parts[parts.length - 2], name: parts[parts.length - 1] } : { name: parts[0] };
 }
 
 function renameSubject(node: AstBody): string {

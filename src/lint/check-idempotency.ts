@@ -1,4 +1,4 @@
-import { AstBody, QualifiedName, formatName, isSameName, nameParts, qualifiedNameOf, relationOf, relationsReadBy, someNode, stringOf, unwrap } from './ast';
+import { AstBody, QualifiedName, forEachNode, formatName, isSameName, nameParts, qualifiedNameOf, relationOf, relationsReadBy, someNode, stringOf, unwrap } from './ast';
 import { CheckedFile, Detection, deployStatementsOf, detectAt, statementsOf } from './detection';
 import { isGuardedByAbsence } from './guards';
 import { DYNAMIC_NAME, VisitedStatement } from './walk';
@@ -61,6 +61,92 @@ export function checkInsertGuards(file: CheckedFile): Detection[] {
   });
 
   return detections;
+}
+
+/**
+ * OV203: an UPDATE in a forward file must converge, so that a second run leaves the rows as the
+ * first run did. A SET whose value reads the column it sets (`n = n + 1`, `tags = tags || 'x'`)
+ * changes the rows again on every run. An UPDATE without WHERE overwrites every row, including
+ * those the application changed since the first run.
+ * Guards do not exempt an UPDATE: the rule asks for a statement that converges, not one that is
+ * skipped. Temporary tables and UPDATEs inside function bodies are not checked.
+ *
+ * NOTE: a read inside a subquery is not counted as a self-reference, and neither is a read of
+ * another column that the same UPDATE sets (`SET (a, b) = (b, a)`).
+ */
+export function checkUpdateConvergence(file: CheckedFile): Detection[] {
+  const detections: Detection[] = [];
+  const temporary: QualifiedName[] = [];
+
+  for (const statement of deployStatementsOf(file)) {
+    if (statement.type === 'CreateStmt' && statement.node.relation?.relpersistence === 't') {
+      const table = relationOf(statement.node.relation);
+      if (table !== undefined) temporary.push(table);
+    }
+
+    const updates: AstBody[] = statement.type === 'UpdateStmt' ? [statement.node] : [];
+    forEachNode(statement.node.withClause, (type, body) => {
+      if (type === 'UpdateStmt') updates.push(body);
+    });
+
+    for (const update of updates) {
+      const table = relationOf(update.relation);
+      if (table === undefined || update.relation?.schemaname === 'pg_temp') continue;
+      if (temporary.some((known) => isSameName(known, table))) continue;
+
+      const problem = nonConvergence(update, table);
+      if (problem !== undefined) detections.push(detectAt('OV203', statement, `UPDATE ${formatName(table)} ${problem}`));
+    }
+  }
+
+  return detections;
+}
+
+/** Returns why an UPDATE changes its rows again on a second run, or undefined when it converges. */
+function nonConvergence(update: AstBody, table: QualifiedName): string | undefined {
+  const qualifiers = [table.name, update.relation?.alias?.aliasname].filter((name): name is string => typeof name === 'string');
+  const selfReferences: string[] = [];
+
+  for (const target of update.targetList ?? []) {
+    const assignment = unwrap(target, 'ResTarget');
+    const column: string | undefined = assignment?.name;
+    if (column === undefined) continue;
+    if (readsColumn(valueOf(assignment.val), column, qualifiers)) selfReferences.push(column);
+  }
+
+  if (selfReferences.length > 0) {
+    const values = selfReferences.length === 1 ? 'its current value' : 'their current values';
+    return `computes ${selfReferences.join(', ')} from ${values}, so each run changes the rows again instead of reaching the same state`;
+  }
+  if (update.whereClause === undefined) {
+    return 'has no WHERE clause: each run overwrites every row, including rows changed since the first run';
+  }
+  return undefined;
+}
+
+/** Returns the value expression of one SET target; for `SET (a, b) = (x, y)`, the element of that column. */
+function valueOf(value: AstBody): AstBody {
+  const multiple = unwrap(value, 'MultiAssignRef');
+  if (multiple === undefined) return value;
+  const row = unwrap(multiple.source, 'RowExpr');
+  return Array.isArray(row?.args) ? row.args[(multiple.colno ?? 1) - 1] : undefined;
+}
+
+/** Returns true when `value` reads `column` of the updated table, outside subqueries. */
+function readsColumn(value: AstBody, column: string, qualifiers: readonly string[]): boolean {
+  let found = false;
+  forEachNode(value, (type, body) => {
+    if (found || type === 'SubLink') return false;
+    if (type !== 'ColumnRef') return true;
+
+    const fields = nameParts(body.fields);
+    if (fields.length === 0 || fields.length !== (body.fields ?? []).length) return false;
+    const name = fields[fields.length - 1];
+    const qualifier = fields.length > 1 ? fields[fields.length - 2] : undefined;
+    if (name === column && (qualifier === undefined || qualifiers.includes(qualifier))) found = true;
+    return false;
+  });
+  return found;
 }
 
 /**

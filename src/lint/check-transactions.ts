@@ -1,9 +1,9 @@
+import { AstBody, unwrap } from './ast';
 import { CheckedFile, Detection, detectAt, statementsOf } from './detection';
 import { VisitedStatement } from './walk';
 
-/** Statements PostgreSQL refuses inside a transaction block. */
+/** Statements PostgreSQL rejects inside a transaction block. VACUUM is named by vacuumWords(), because ANALYZE shares its node. */
 const NON_TRANSACTIONAL: ReadonlyMap<string, string> = new Map([
-  ['VacuumStmt', 'VACUUM or ANALYZE with options'],
   ['CreatedbStmt', 'CREATE DATABASE'],
   ['DropdbStmt', 'DROP DATABASE'],
   ['AlterSystemStmt', 'ALTER SYSTEM'],
@@ -22,6 +22,11 @@ export function checkTransactionShape(file: CheckedFile): Detection[] {
   const topLevel = statementsOf(file).filter((statement) => statement.context.scope === 'top');
   const work = topLevel.filter((statement) => statement.type !== 'TransactionStmt');
   const hasBegin = topLevel.some((statement) => ['TRANS_STMT_BEGIN', 'TRANS_STMT_START'].includes(statement.node.kind));
+
+  // A file that does not parse has statements the walker could not see.
+  if (file.walk.statements.length === 0 && file.walk.errors.length === 0) {
+    return [{ code: 'OV501', message: 'file has no statement, so it is not one BEGIN ... COMMIT: add the migration or delete the file', index: 0 }];
+  }
 
   let state: 'before' | 'open' | 'closed' = 'before';
   let begin: VisitedStatement | undefined;
@@ -53,7 +58,7 @@ export function checkTransactionShape(file: CheckedFile): Detection[] {
       reportedOutside = true;
     }
 
-    const refused = NON_TRANSACTIONAL.get(statement.type);
+    const refused = statement.type === 'VacuumStmt' ? vacuumWords(statement) : NON_TRANSACTIONAL.get(statement.type);
     if (refused !== undefined && state === 'open') {
       detections.push(detectAt('OV501', statement, `${refused} cannot run inside a transaction block, so the whole file always rolls back`));
     }
@@ -103,6 +108,17 @@ function transactionProblem(statement: VisitedStatement, state: 'before' | 'open
     default:
       return undefined;
   }
+}
+
+/**
+ * Names a VACUUM as written, with its FULL, FREEZE and ANALYZE options. Returns undefined for
+ * ANALYZE without VACUUM, which PostgreSQL runs inside a transaction block.
+ */
+function vacuumWords(statement: VisitedStatement): string | undefined {
+  if (statement.node.is_vacuumcmd !== true) return undefined;
+  const options = (statement.node.options ?? []).map((option: AstBody) => String(unwrap(option, 'DefElem')?.defname ?? '').toUpperCase());
+  const named = ['FULL', 'FREEZE', 'ANALYZE'].filter((option) => options.includes(option));
+  return ['VACUUM', ...named].join(' ');
 }
 
 function transactionWord(statement: VisitedStatement): string {

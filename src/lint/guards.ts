@@ -1,4 +1,4 @@
-import { AstBody, nodeTypeOf, stringOf, unwrap } from './ast';
+import { AstBody, nodeTypeOf, someNode, stringOf, unwrap } from './ast';
 import { StatementContext } from './walk';
 
 /** Exception conditions whose handler turns "already exists" into a no-op. */
@@ -82,4 +82,32 @@ function isZero(expression: AstBody): boolean {
 function isOne(expression: AstBody): boolean {
   const constant = unwrap(expression, 'A_Const');
   return constant?.ival?.ival === 1;
+}
+
+/** Catalog lookups that return NULL for a missing object, such as pg_catalog.to_regclass(). */
+const LOOKUP_FUNCTION = /^to_reg(class|type|proc|procedure|oper|operator|namespace|role|collation|typemod)$/;
+
+/**
+ * Returns true when a statement runs under an enclosing IF branch whose condition checks whether
+ * an object exists, in either direction: a subquery (`EXISTS (SELECT ...)`, `(SELECT count(*)
+ * ...) > 0`), a to_reg*() lookup, or FOUND after a query. Flags set earlier are not recognised,
+ * because the linter cannot tell what set them.
+ */
+export function isGuardedByExistenceCheck(context: StatementContext): boolean {
+  return context.guards.some((guard) => isExistenceCheck(guard.condition));
+}
+
+function isExistenceCheck(condition: AstBody): boolean {
+  return someNode(condition, (type, body) => {
+    if (type === 'SubLink') return true;
+    if (type === 'FuncCall') {
+      const parts: AstBody[] = Array.isArray(body.funcname) ? body.funcname : [];
+      return LOOKUP_FUNCTION.test(stringOf(parts[parts.length - 1])?.toLowerCase() ?? '');
+    }
+    if (type === 'ColumnRef') {
+      const fields: AstBody[] = Array.isArray(body.fields) ? body.fields : [];
+      return fields.length === 1 && stringOf(fields[0])?.toLowerCase() === 'found';
+    }
+    return false;
+  });
 }

@@ -1,12 +1,13 @@
-import { promises as fs } from 'node:fs';
+import { Dirent, promises as fs } from 'node:fs';
 import path from 'node:path';
 
 import { loadModule } from 'libpg-query';
 
 import { OnevaultError } from '../errors';
+import { checkInvisibleCharacters } from './check-characters';
 import { checkBreakingChanges, checkConcurrentIndexes } from './check-compatibility';
-import { checkCreateGuards, checkInsertGuards } from './check-idempotency';
-import { checkRollbackBackups } from './check-rollback';
+import { checkCreateGuards, checkInsertGuards, checkUpdateConvergence } from './check-idempotency';
+import { checkHistoryRemoval, checkRollbackBackups } from './check-rollback';
 import { checkPgcryptoCalls, checkPublicPrivileges, checkSecurityDefinerSearchPath } from './check-security';
 import { checkMetaCommands, checkTransactionShape } from './check-transactions';
 import { Check, CheckedFile, Detection, MigrationKind } from './detection';
@@ -26,6 +27,7 @@ export interface LintOptions {
 const CHECKS: readonly Check[] = [
   checkCreateGuards,
   checkInsertGuards,
+  checkUpdateConvergence,
   checkBreakingChanges,
   checkConcurrentIndexes,
   checkSecurityDefinerSearchPath,
@@ -34,13 +36,18 @@ const CHECKS: readonly Check[] = [
   checkTransactionShape,
   checkMetaCommands,
   checkRollbackBackups,
+  checkHistoryRemoval,
+  checkInvisibleCharacters,
 ];
+
+const BYTE_ORDER_MARK = '\uFEFF';
 
 const EXCERPT_MAX_CHARS = 80;
 
 /**
  * Lints migration files and folders (each folder's `*.sql` files, not its subfolders) and returns
- * one report with the findings of every file. Never prints and never exits.
+ * one report with the findings of every file. A folder entry named `*.sql` that is not a readable
+ * file is reported as OV105. Never prints and never exits.
  *
  * Throws OnevaultError `INVALID_ARGUMENT` when a path cannot be read. SQL that does not parse is
  * not an error: it is reported as an OV001 finding.
@@ -50,12 +57,14 @@ const EXCERPT_MAX_CHARS = 80;
  * if (report.summary.findings > 0) console.log(report.files[0].findings[0].message);
  */
 export async function lintPaths(paths: readonly string[], options: LintOptions = {}): Promise<LintReport> {
-  const files = await collectSqlFiles(paths);
+  const entries = await collectSqlEntries(paths);
   await loadModule();
 
   const disabled = new Set<string>(options.disable ?? []);
   const reports: FileReport[] = [];
-  for (const file of files) reports.push(await lintFile(file, disabled));
+  for (const entry of entries) {
+    reports.push(entry.problem === undefined ? await lintFile(entry.path, disabled) : unreadableEntryReport(entry.path, entry.problem, disabled));
+  }
 
   const findings = reports.reduce((total, report) => total + report.findings.length, 0);
   const waived = reports.reduce((total, report) => total + report.waived.length, 0);
@@ -63,13 +72,19 @@ export async function lintPaths(paths: readonly string[], options: LintOptions =
 }
 
 async function lintFile(filePath: string, disabled: ReadonlySet<string>): Promise<FileReport> {
-  const text = (await readText(filePath)).replace(/^\uFEFF/, ' ');
+  // psql and the runner skip a leading byte order mark, but the parser rejects it, so it is cut here and reported as OV504.
+  const rawText = await readText(filePath);
+  const hasByteOrderMark = rawText.startsWith(BYTE_ORDER_MARK);
+  const text = hasByteOrderMark ? rawText.slice(BYTE_ORDER_MARK.length) : rawText;
   const source = new SourceText(text);
   const migration = parseMigrationName(path.basename(filePath));
   const kind: MigrationKind = migration?.kind ?? 'forward';
   const file: CheckedFile = { path: filePath, kind, source, walk: walkFile(text) };
 
   const detections: Detection[] = [...(await checkFileName(filePath)), ...parseErrors(file)];
+  if (hasByteOrderMark) {
+    detections.push({ code: 'OV504', message: 'file starts with a UTF-8 byte order mark (BOM): psql and the runner skip it, but a tool that sends the file unchanged fails on it', index: 0 });
+  }
   for (const check of CHECKS) detections.push(...check(file));
 
   const applicable = unique(detections).filter((detection) => {
@@ -77,7 +92,7 @@ async function lintFile(filePath: string, disabled: ReadonlySet<string>): Promis
     return !disabled.has(detection.code) && (scope === 'all' || scope === kind);
   });
 
-  const outcome = applyWaivers(applicable, findWaivers(source), source, disabled);
+  const outcome = applyWaivers(applicable, findWaivers(file.walk.comments, source), source, disabled);
   const findings = [...outcome.kept, ...outcome.problems]
     .filter((detection) => !disabled.has(detection.code))
     .map((detection) => toFinding(detection, source))
@@ -153,9 +168,19 @@ function unique(detections: readonly Detection[]): Detection[] {
   });
 }
 
-/** Expands folders into their `*.sql` files, sorted by name; keeps files as given. */
-async function collectSqlFiles(paths: readonly string[]): Promise<string[]> {
-  const files: string[] = [];
+/** A path to lint, or an entry named `*.sql` that cannot be linted and why. */
+interface SqlEntry {
+  readonly path: string;
+  readonly problem?: string;
+}
+
+/**
+ * Expands folders into their `*.sql` entries, sorted by name, and keeps files as given. An entry
+ * of a folder that is not a readable file (a folder, a dangling symbolic link, a FIFO) is kept
+ * with the reason, so that it is reported instead of skipped.
+ */
+async function collectSqlEntries(paths: readonly string[]): Promise<SqlEntry[]> {
+  const entries: SqlEntry[] = [];
 
   for (const given of paths) {
     const stats = await fs.stat(given).catch((error: unknown) => {
@@ -163,24 +188,66 @@ async function collectSqlFiles(paths: readonly string[]): Promise<string[]> {
     });
 
     if (!stats.isDirectory()) {
-      files.push(given);
+      entries.push({ path: given });
       continue;
     }
 
-    const entries = await fs.readdir(given, { withFileTypes: true }).catch((error: unknown) => {
+    const children = await fs.readdir(given, { withFileTypes: true }).catch((error: unknown) => {
       throw unreadable(given, error);
     });
-    const sqlFiles = entries.filter((entry) => entry.isFile() && entry.name.toLowerCase().endsWith('.sql')).map((entry) => entry.name).sort();
-    files.push(...sqlFiles.map((name) => path.join(given, name)));
+    const sqlChildren = children
+      .filter((child) => child.name.toLowerCase().endsWith('.sql'))
+      .sort((left, right) => (left.name < right.name ? -1 : 1));
+    for (const child of sqlChildren) {
+      const childPath = path.join(given, child.name);
+      entries.push({ path: childPath, problem: await entryProblem(childPath, child) });
+    }
   }
 
   const seen = new Set<string>();
-  return files.filter((file) => {
-    const key = path.resolve(file);
+  return entries.filter((entry) => {
+    const key = path.resolve(entry.path);
     if (seen.has(key)) return false;
     seen.add(key);
     return true;
   });
+}
+
+/** Returns why a folder entry named `*.sql` cannot be linted as a file, or undefined when it can. */
+async function entryProblem(entryPath: string, entry: Dirent): Promise<string | undefined> {
+  if (entry.isFile()) return undefined;
+  if (entry.isDirectory()) return 'is a folder, not a migration file';
+  if (!entry.isSymbolicLink()) return 'is not a regular file (a FIFO, socket or device)';
+
+  const target = await fs.readlink(entryPath).catch(() => '?');
+  try {
+    const stats = await fs.stat(entryPath);
+    if (stats.isFile()) return undefined;
+    if (stats.isDirectory()) return `is a symbolic link to the folder ${target}, not to a migration file`;
+    return `is a symbolic link to ${target}, which is not a regular file`;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException)?.code;
+    if (code === 'ENOENT') return `is a symbolic link to ${target}, which does not exist`;
+    return `is a symbolic link to ${target}, which cannot be read: ${String((error as Error)?.message ?? error)}`;
+  }
+}
+
+/** OV105: a report for an entry named `*.sql` that is not a file, so that a missing migration is not skipped in silence. */
+function unreadableEntryReport(entryPath: string, problem: string, disabled: ReadonlySet<string>): FileReport {
+  if (disabled.has('OV105')) return { path: entryPath, findings: [], waived: [] };
+
+  const rule = ruleOf('OV105');
+  const finding: LintFinding = {
+    code: 'OV105',
+    rule: rule.title,
+    severity: rule.severity,
+    message: `${path.basename(entryPath)} ${problem}`,
+    fix: rule.fix,
+    line: 1,
+    column: 1,
+    statement: '',
+  };
+  return { path: entryPath, findings: [finding], waived: [] };
 }
 
 async function readText(filePath: string): Promise<string> {

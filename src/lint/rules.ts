@@ -7,8 +7,10 @@ export type RuleCode =
   | 'OV102'
   | 'OV103'
   | 'OV104'
+  | 'OV105'
   | 'OV201'
   | 'OV202'
+  | 'OV203'
   | 'OV301'
   | 'OV302'
   | 'OV311'
@@ -21,7 +23,10 @@ export type RuleCode =
   | 'OV403'
   | 'OV501'
   | 'OV502'
-  | 'OV601';
+  | 'OV504'
+  | 'OV505'
+  | 'OV601'
+  | 'OV602';
 
 export type Severity = 'error' | 'warning';
 
@@ -99,6 +104,14 @@ export const RULES: readonly Rule[] = [
     waivable: true,
   },
   {
+    code: 'OV105',
+    title: 'entry named *.sql that is not a readable file',
+    severity: 'error',
+    scope: 'all',
+    fix: 'Remove or rename the folder, or point the symbolic link at an existing migration file.',
+    waivable: false,
+  },
+  {
     code: 'OV201',
     title: 'CREATE without IF NOT EXISTS, OR REPLACE or an existence guard',
     severity: 'error',
@@ -112,6 +125,14 @@ export const RULES: readonly Rule[] = [
     severity: 'error',
     scope: 'all',
     fix: 'Add ON CONFLICT ... DO NOTHING or DO UPDATE, or insert from SELECT ... WHERE NOT EXISTS, or guard it with IF NOT FOUND.',
+    waivable: true,
+  },
+  {
+    code: 'OV203',
+    title: 'UPDATE that changes the rows again when the file runs again',
+    severity: 'warning',
+    scope: 'forward',
+    fix: 'Set each column to a value that does not depend on its current value, and add a WHERE clause that matches only the rows still in the old state.',
     waivable: true,
   },
   {
@@ -140,10 +161,10 @@ export const RULES: readonly Rule[] = [
   },
   {
     code: 'OV312',
-    title: 'RENAME of an existing object',
+    title: 'RENAME of an existing object, or an unguarded RENAME of an object the file creates',
     severity: 'error',
     scope: 'forward',
-    fix: 'Add the new object beside the old one (or a view under the old name), move the code, and drop the old one later.',
+    fix: 'For an object that existed before this file, add the new one beside it, move the code, and drop the old one later; for one this file creates, use the final name or guard the RENAME with IF EXISTS in a DO block.',
     waivable: true,
   },
   {
@@ -211,11 +232,35 @@ export const RULES: readonly Rule[] = [
     waivable: true,
   },
   {
+    code: 'OV504',
+    title: 'file starts with a UTF-8 byte order mark',
+    severity: 'warning',
+    scope: 'all',
+    fix: 'Save the file as UTF-8 without a byte order mark (BOM).',
+    waivable: true,
+  },
+  {
+    code: 'OV505',
+    title: 'invisible character in SQL',
+    severity: 'error',
+    scope: 'all',
+    fix: 'Delete the invisible character, or write it as an escape (U&\'\\200B\') when a string needs it.',
+    waivable: true,
+  },
+  {
     code: 'OV601',
     title: 'rollback deletes rows without a backup earlier in the file',
     severity: 'error',
     scope: 'rollback',
-    fix: 'Copy the rows first (CREATE TABLE backup AS SELECT ... FROM the table, or INSERT INTO backup SELECT ... FROM the table) in the same file.',
+    fix: 'Copy the rows first into a permanent table (CREATE TABLE backup_schema.t AS SELECT ... FROM the table, or INSERT INTO backup_schema.t SELECT ... FROM the table) in the same file.',
+    waivable: true,
+  },
+  {
+    code: 'OV602',
+    title: 'DELETE, TRUNCATE or DROP of the audit tables or the migration log',
+    severity: 'error',
+    scope: 'all',
+    fix: 'Leave audit.* and util.migration_log in place; record a correction as a new row instead of removing old ones.',
     waivable: true,
   },
 ];

@@ -1,6 +1,7 @@
 import { Detection } from './detection';
 import { findRule } from './rules';
 import { SourceText } from './source-text';
+import { FileComment } from './walk';
 
 /** A `-- onevault:allow OV### reason` comment. */
 export interface Waiver {
@@ -25,28 +26,29 @@ export interface WaiverOutcome {
   readonly problems: readonly Detection[];
 }
 
-const WAIVER = /--\s*onevault:allow\b(.*)$/;
+const WAIVER = /^--\s*onevault:allow\b(.*)$/;
 const CODE = /^OV\d{3}$/;
 const CODE_LIST = /^OV\d{3}(?:,OV\d{3})*,?$/i;
 
-/** Finds every waiver comment of a file, including those inside DO and function bodies. */
-export function findWaivers(source: SourceText): Waiver[] {
+/**
+ * Finds every waiver of a file in its line comments, including those inside DO and function
+ * bodies. Text that only looks like a waiver inside a string literal is not a comment, so it is
+ * never a waiver.
+ */
+export function findWaivers(comments: readonly FileComment[], source: SourceText): Waiver[] {
   const waivers: Waiver[] = [];
-  let lineStart = 0;
 
-  for (let line = 1; line <= source.lineCount; line += 1) {
-    const text = source.lineText(line);
-    const match = WAIVER.exec(text);
-    if (match !== null) {
-      const words = match[1].trim().split(/\s+/);
-      const codes: string[] = [];
-      while (words.length > 0 && CODE_LIST.test(words[0])) {
-        const list = words.shift() ?? '';
-        codes.push(...list.split(',').filter((code) => code !== '').map((code) => code.toUpperCase()));
-      }
-      waivers.push({ line, index: lineStart + match.index, codes, reason: words.join(' ').trim() });
+  for (const comment of comments) {
+    const match = WAIVER.exec(comment.text.replace(/\r$/, ''));
+    if (match === null) continue;
+
+    const words = match[1].trim().split(/\s+/);
+    const codes: string[] = [];
+    while (words.length > 0 && CODE_LIST.test(words[0])) {
+      const list = words.shift() ?? '';
+      codes.push(...list.split(',').filter((code) => code !== '').map((code) => code.toUpperCase()));
     }
-    lineStart = source.text.indexOf('\n', lineStart) + 1;
+    waivers.push({ line: source.positionOf(comment.index).line, index: comment.index, codes, reason: words.join(' ').trim() });
   }
 
   return waivers;

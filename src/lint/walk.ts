@@ -55,6 +55,14 @@ export interface WalkResult {
   readonly metaCommands: readonly Token[];
   /** File indexes of EXECUTE statements whose SQL is built at run time and so cannot be checked. */
   readonly unresolvedExecutes: readonly number[];
+  /** Comments of the file and of the DO and function bodies in it, never text inside other strings. */
+  readonly comments: readonly FileComment[];
+}
+
+/** A comment found by the lexer: its text and the file index of its first character. */
+export interface FileComment {
+  readonly text: string;
+  readonly index: number;
 }
 
 /** Text handed to the parser, and how its indexes map back to the file. */
@@ -99,14 +107,31 @@ export function walkFile(text: string): WalkResult {
     parsedText = parsedText.slice(0, command.start) + ' '.repeat(command.end - command.start) + parsedText.slice(command.end);
   }
 
+  const comments: FileComment[] = tokens.filter((token) => token.kind === 'comment').map((token) => ({ text: token.text, index: token.start }));
+  walker.comments.push(...comments);
+
   walker.walkTopLevel({ text: parsedText, toFileIndex: (index) => index });
-  return { statements: walker.statements, errors: walker.errors, metaCommands, unresolvedExecutes: walker.unresolvedExecutes };
+  return {
+    statements: walker.statements,
+    errors: walker.errors,
+    metaCommands,
+    unresolvedExecutes: walker.unresolvedExecutes,
+    comments: [...walker.comments].sort((left, right) => left.index - right.index),
+  };
 }
 
 class Walker {
   readonly statements: VisitedStatement[] = [];
   readonly errors: WalkError[] = [];
   readonly unresolvedExecutes: number[] = [];
+  readonly comments: FileComment[] = [];
+
+  /** Records the comments of a DO or function body, which the file's lexer saw as one string. */
+  private collectBodyComments(body: Fragment): void {
+    for (const token of tokenize(body.text)) {
+      if (token.kind === 'comment') this.comments.push({ text: token.text, index: body.toFileIndex(token.start) });
+    }
+  }
 
   /** Parses a whole file; after a syntax error, parses each `;`-separated part alone so one bad statement hides no others. */
   walkTopLevel(fragment: Fragment): void {
@@ -188,6 +213,7 @@ class Walker {
     if (body === undefined || language.toLowerCase() !== 'plpgsql') return;
 
     const bodyFragment = locateBody(fragment, start, end, body);
+    if (context.dynamic === undefined) this.collectBodyComments(bodyFragment);
     this.walkPlpgsqlBody(bodyFragment, { ...context, scope: 'do-block' }, 'DO block');
   }
 
@@ -206,6 +232,7 @@ class Walker {
     if (body === undefined) return;
 
     const bodyFragment = locateBody(fragment, start, end, body);
+    if (context.dynamic === undefined) this.collectBodyComments(bodyFragment);
     if (language === 'plpgsql') this.walkPlpgsqlBody(bodyFragment, functionContext, 'PL/pgSQL function body');
     else if (language === 'sql') this.walkSql(bodyFragment, functionContext, 'SQL function body');
   }

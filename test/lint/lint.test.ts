@@ -90,6 +90,28 @@ describe('migration file names', () => {
     assert.deepEqual(names, [...names].sort());
     assert.equal(report.summary.files, 9);
   });
+
+  it('folder or dangling link named sql is OV105', async () => {
+    const folder = await fs.mkdtemp(path.join(os.tmpdir(), 'onevault-lint-'));
+    try {
+      await fs.mkdir(path.join(folder, 'V001__create_folder.sql'));
+      await fs.symlink(path.join(folder, 'missing.sql'), path.join(folder, 'V002__create_dangling.sql'));
+      await fs.writeFile(path.join(folder, 'target.txt'), 'SELECT 1;\n');
+      await fs.symlink(path.join(folder, 'target.txt'), path.join(folder, 'V003__create_linked.sql'));
+
+      const report = await lintPaths([folder], { disable: FILE_SET_RULES });
+      const byName = new Map(report.files.map((file) => [path.basename(file.path), file]));
+      assert.deepEqual([...byName.keys()], ['V001__create_folder.sql', 'V002__create_dangling.sql', 'V003__create_linked.sql']);
+      assert.deepEqual(codesOf(byName.get('V001__create_folder.sql')!), ['OV105']);
+      assert.match(byName.get('V001__create_folder.sql')!.findings[0].message, /is a folder/);
+      assert.deepEqual(codesOf(byName.get('V002__create_dangling.sql')!), ['OV105']);
+      assert.match(byName.get('V002__create_dangling.sql')!.findings[0].message, /missing\.sql/);
+      assert.deepEqual(codesOf(byName.get('V003__create_linked.sql')!), []);
+      assert.equal(report.summary.findings, 2);
+    } finally {
+      await fs.rm(folder, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('OV001 parse errors', () => {
@@ -146,6 +168,28 @@ describe('OV201 CREATE guards', () => {
   it('ADD CONSTRAINT without a guard fails', async () => {
     const file = await lintSql('BEGIN;\nALTER TABLE auth.tenant_h ADD CONSTRAINT tenant_h_bk_key UNIQUE (tenant_bk);\nCOMMIT;\n');
     assert.deepEqual(codesOf(file), ['OV201']);
+  });
+});
+
+describe('OV203 UPDATE convergence', () => {
+  it('self-reference or no WHERE warns', async () => {
+    const file = await lintRuleFixture('V203__create_update_not_convergent.sql');
+    assert.deepEqual(positionsOf(file, 'OV203'), ['2:1', '3:1', '4:1', '7:5']);
+    assert.ok(findingsOf(file, 'OV203').every((finding) => finding.severity === 'warning'));
+    const messages = findingsOf(file, 'OV203').map((finding) => finding.message);
+    assert.match(messages[0], /computes max_users from its current value/);
+    assert.match(messages[1], /no WHERE clause/);
+    assert.match(messages[2], /role_name/);
+    assert.match(messages[3], /max_users/);
+  });
+
+  it('converging updates pass', async () => {
+    assert.deepEqual(codesOf(await lintRuleFixture('V203__create_update_convergent.sql')), []);
+  });
+
+  it('rollback files skip OV203', async () => {
+    const file = await lintSql('BEGIN;\nUPDATE auth.tenant_profile_s SET max_users = max_users + 1;\nCOMMIT;\n', 'V001__rollback_inline.sql');
+    assert.deepEqual(codesOf(file), []);
   });
 });
 
@@ -208,6 +252,28 @@ describe('OV311 to OV315 breaking changes', () => {
 
   it('RENAME fails', async () => {
     assert.deepEqual(codesOf(await lintRuleFixture('V312__create_rename.sql')), ['OV312']);
+  });
+
+  it('RENAME of a same-file object fails', async () => {
+    const file = await lintRuleFixture('V312__create_rename_of_new_objects.sql');
+    assert.deepEqual(positionsOf(file, 'OV312'), ['3:1', '4:1']);
+    assert.match(findingsOf(file, 'OV312')[0].message, /runs again/);
+  });
+
+  it('RENAME under an existence check passes', async () => {
+    assert.deepEqual(codesOf(await lintRuleFixture('V312__create_rename_guarded.sql')), []);
+  });
+
+  it('RENAME under an unrelated IF fails', async () => {
+    const sql = 'BEGIN;\nCREATE TABLE IF NOT EXISTS util.a (v integer);\nDO $$\nBEGIN\n    IF pg_catalog.current_setting(\'onevault.rename\') = \'on\' THEN\n        ALTER TABLE util.a RENAME COLUMN v TO w;\n    END IF;\nEND\n$$;\nCOMMIT;\n';
+    assert.deepEqual(positionsOf(await lintSql(sql), 'OV312'), ['6:9']);
+  });
+
+  it('guarded RENAME of an existing table fails', async () => {
+    const sql = 'BEGIN;\nDO $$\nBEGIN\n    IF pg_catalog.to_regclass(\'auth.tenant_x\') IS NULL THEN\n        ALTER TABLE auth.tenant_h RENAME TO tenant_x;\n    END IF;\nEND\n$$;\nCOMMIT;\n';
+    const file = await lintSql(sql);
+    assert.deepEqual(positionsOf(file, 'OV312'), ['5:9']);
+    assert.match(findingsOf(file, 'OV312')[0].message, /old name/);
   });
 
   it('ALTER COLUMN TYPE fails', async () => {
@@ -319,6 +385,43 @@ describe('OV501 and OV502 psql safety', () => {
     assert.deepEqual(codesOf(file), ['OV502']);
     assert.match(file.findings[0].message, /\\set ON_ERROR_STOP on/);
   });
+
+  it('empty file fails', async () => {
+    assert.deepEqual(positionsOf(await lintRuleFixture('V501__create_empty.sql'), 'OV501'), ['1:1']);
+    const file = await lintRuleFixture('V501__create_only_comments.sql');
+    assert.deepEqual(codesOf(file), ['OV501']);
+    assert.match(file.findings[0].message, /no statement/);
+  });
+
+  it('VACUUM message names VACUUM', async () => {
+    const plain = await lintSql('BEGIN;\nVACUUM auth.tenant_h;\nCOMMIT;\n');
+    assert.deepEqual(positionsOf(plain, 'OV501'), ['2:1']);
+    assert.match(findingsOf(plain, 'OV501')[0].message, /^VACUUM cannot run inside a transaction block/);
+    const full = await lintSql('BEGIN;\nVACUUM (FULL, ANALYZE) auth.tenant_h;\nCOMMIT;\n');
+    assert.match(findingsOf(full, 'OV501')[0].message, /^VACUUM FULL ANALYZE cannot run/);
+  });
+
+  it('ANALYZE inside BEGIN passes', async () => {
+    assert.deepEqual(codesOf(await lintSql('BEGIN;\nANALYZE auth.tenant_h;\nCOMMIT;\n')), []);
+  });
+
+  it('byte order mark is OV504 only', async () => {
+    const file = await lintRuleFixture('V504__create_byte_order_mark.sql');
+    assert.deepEqual(codesOf(file), ['OV504']);
+    assert.deepEqual(positionsOf(file, 'OV504'), ['1:1']);
+    assert.equal(file.findings[0].severity, 'warning');
+  });
+
+  it('invisible character is OV505', async () => {
+    const file = await lintSql('BEGIN;\nCREATE TABLE IF NOT EXISTS util.tenant\u200B_note (id integer);\nCOMMIT;\n');
+    assert.deepEqual(positionsOf(file, 'OV505'), ['2:39']);
+    assert.match(findingsOf(file, 'OV505')[0].message, /U\+200B/);
+  });
+
+  it('emoji joiner and comments pass OV505', async () => {
+    const sql = "BEGIN;\n-- note\u200B\nDO $$ BEGIN RAISE NOTICE '👩\u200D💻 done'; END $$;\nCOMMIT;\n";
+    assert.deepEqual(codesOf(await lintSql(sql)), []);
+  });
 });
 
 describe('OV601 rollback backups', () => {
@@ -334,6 +437,36 @@ describe('OV601 rollback backups', () => {
   it('forward files skip OV601', async () => {
     const file = await lintSql('BEGIN;\nDELETE FROM auth.session_state_s WHERE load_end_date IS NOT NULL;\nCOMMIT;\n');
     assert.deepEqual(codesOf(file), []);
+  });
+
+  it('temporary and unlogged copies are no backup', async () => {
+    const file = await lintRuleFixture('V601__rollback_delete_with_temporary_copy.sql');
+    assert.deepEqual(positionsOf(file, 'OV601'), ['4:1', '6:1', '9:1', '11:1']);
+  });
+
+  it('temporary copy of audit rows fails twice', async () => {
+    const sql = 'BEGIN;\nCREATE TEMP TABLE IF NOT EXISTS gone_e AS SELECT * FROM audit.audit_event_h;\nDELETE FROM audit.audit_event_h;\nCOMMIT;\n';
+    const file = await lintSql(sql, 'V001__rollback_inline.sql');
+    assert.deepEqual(codesOf(file), ['OV601', 'OV602']);
+  });
+
+  it('copy to stdout is no backup', async () => {
+    const sql = 'BEGIN;\nCOPY auth.tenant_profile_s TO STDOUT;\nDELETE FROM auth.tenant_profile_s;\nCOMMIT;\n';
+    assert.deepEqual(positionsOf(await lintSql(sql, 'V001__rollback_inline.sql'), 'OV601'), ['3:1']);
+  });
+});
+
+describe('OV602 audit history', () => {
+  it('removing history fails in a rollback', async () => {
+    const file = await lintRuleFixture('V602__rollback_delete_audit_history.sql');
+    assert.deepEqual(positionsOf(file, 'OV602'), ['4:1', '5:1', '6:1', '9:13']);
+    assert.deepEqual(file.waived, [{ code: 'OV602', line: 13, reason: 'the V602 test rows are not history' }]);
+    assert.match(findingsOf(file, 'OV602')[2].message, /util\.migration_log/);
+  });
+
+  it('function deleting the log fails', async () => {
+    const file = await lintRuleFixture('V602__create_function_deletes_history.sql');
+    assert.deepEqual(positionsOf(file, 'OV602'), ['5:5']);
   });
 });
 
@@ -376,6 +509,19 @@ describe('waivers', () => {
     const file = await lintSql(sql);
     assert.deepEqual(codesOf(file), []);
     assert.deepEqual(file.waived, [{ code: 'OV202', line: 5, reason: 'one row per run by design' }]);
+  });
+
+  it('waiver text inside strings is ignored', async () => {
+    const file = await lintRuleFixture('V701__create_waiver_in_string.sql');
+    assert.deepEqual(codesOf(file), ['OV201', 'OV201', 'OV202']);
+    assert.deepEqual(positionsOf(file, 'OV201'), ['4:1', '6:1']);
+    assert.deepEqual(file.waived, []);
+  });
+
+  it('waiver after a string on its line applies', async () => {
+    const file = await lintSql("BEGIN;\nSELECT '--'; -- onevault:allow OV201 created once by hand\nCREATE TABLE util.a (id integer);\nCOMMIT;\n");
+    assert.deepEqual(codesOf(file), []);
+    assert.deepEqual(file.waived.map((waived) => waived.reason), ['created once by hand']);
   });
 });
 
