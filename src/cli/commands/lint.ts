@@ -64,6 +64,14 @@ function printReport(report: LintReport): void {
     printResult(`${' '.repeat(width)}  fix:   ${finding.fix}`);
   }
 
+  // Waivers are listed with their reasons, so a reviewer sees every rule that was set aside.
+  const waivers = report.files.flatMap((file) => file.waived.map((waiver) => ({ waiver, location: `${file.path}:${waiver.line}` })));
+  if (waivers.length > 0) {
+    if (rows.length > 0) printResult('');
+    const waiverWidth = Math.max(...waivers.map((entry) => entry.location.length));
+    for (const { waiver, location } of waivers) printResult(`${location.padEnd(waiverWidth)}  ${waiver.code}  waived: ${waiver.reason}`);
+  }
+
   const errors = rows.filter((row) => row.finding.severity === 'error').length;
   const warnings = rows.length - errors;
   const { files, findings, waived } = report.summary;
