@@ -21,7 +21,9 @@
 --   profile versions, the role hub and the role profile versions) make the
 --   rollback fail with one error (SQLSTATE 2BP01) that lists the row counts
 --   per table, and nothing changes. Functions whose body calls
---   util.get_system_operations_tenant_hk() block it the same way.
+--   util.get_system_operations_tenant_hk() (the api and util functions of
+--   V002) make it fail the same way even when forced, because dropping the
+--   function would break them: roll back V002 first.
 --
 --   Audit rows are counted but never removed: audit tables have no foreign
 --   key to auth.tenant_h, and the audit trail must outlive the tenant.
@@ -40,7 +42,9 @@
 --
 -- How to force it
 --   Rows that V001 did not write are removed (after the backup) only when the
---   session setting onevault.force_rollback is on:
+--   session setting onevault.force_rollback is on. Forcing applies to rows
+--   only: functions that call util.get_system_operations_tenant_hk() still
+--   block the rollback.
 --     PGOPTIONS='-c onevault.force_rollback=on' psql -f V001__rollback_system_operations_tenant.sql
 --   or type this in an interactive psql session before \i (or in pgAdmin's
 --   query tool before running the file):
@@ -58,6 +62,10 @@
 --   all behave the same: any error rolls back everything. The tables involved
 --   are locked against writes for the duration, so the backup contains exactly
 --   the rows that are removed.
+--   Run it with psql's ON_ERROR_ROLLBACK off, which is psql's default. When it
+--   is on, psql wraps every statement in a savepoint and rolls back only the
+--   statement that failed, so COMMIT commits the statements that succeeded
+--   and the file is no longer all-or-nothing.
 --
 -- How to undo it
 --   Run the printed restore statements to bring back the removed rows, then
@@ -79,6 +87,7 @@ DECLARE
     c_users_of_tenant CONSTANT text := 'SELECT u.user_hk FROM auth.user_h AS u WHERE u.tenant_hk = $1';
     c_roles_of_tenant CONSTANT text := 'SELECT r.role_hk FROM auth.role_h AS r WHERE r.tenant_hk = $1';
     c_sessions_of_tenant CONSTANT text := 'SELECT s.session_hk FROM auth.session_h AS s WHERE s.tenant_hk = $1';
+    c_force_rows_hint CONSTANT text := 'To back up and remove the rows anyway, run onevault rollback --force, or under psql set onevault.force_rollback to on: PGOPTIONS=''-c onevault.force_rollback=on'' psql -f <this file>, or SET onevault.force_rollback = ''on''; in the session before \i <this file>. Audit rows are kept in any case.';
     c_raw_of_tenant CONSTANT text := 'SELECT r.raw_registration_id FROM raw.tenant_registration_r AS r WHERE r.tenant_hk = $1';
 
     v_force boolean := pg_catalog.lower(COALESCE(pg_catalog.current_setting('onevault.force_rollback', TRUE), '')) = 'on';
@@ -114,6 +123,7 @@ DECLARE
     v_blocking_rows_list text;
     v_audit_list text;
     v_blocking_list text;
+    v_message text;
 
     v_backup_schema text;
     v_backup_table text;
@@ -287,7 +297,9 @@ BEGIN
         );
     ELSE
         -- -----------------------------------------------------------------
-        -- Rows that V001 did not write block the rollback unless forced
+        -- Functions that call util.get_system_operations_tenant_hk() always
+        -- block the rollback, because dropping the function would break
+        -- them. Rows that V001 did not write block it unless forced.
         -- -----------------------------------------------------------------
 
         SELECT pg_catalog.string_agg(pg_catalog.format('%s: %s', entry.key, entry.value), ', ' ORDER BY entry.key)
@@ -301,28 +313,44 @@ BEGIN
         v_blocking_list := NULLIF(pg_catalog.concat_ws(', ', v_blocking_rows_list, v_audit_list), '');
 
         IF pg_catalog.cardinality(v_function_callers) > 0 THEN
-            v_blocking_list := COALESCE(v_blocking_list || ', ', '')
-                || 'functions that call util.get_system_operations_tenant_hk(): '
-                || pg_catalog.array_to_string(v_function_callers, ', ');
+            v_message := pg_catalog.format(
+                'Rollback V001 rejected: %s function(s) call util.get_system_operations_tenant_hk(), which this rollback would drop: %s.',
+                pg_catalog.cardinality(v_function_callers),
+                pg_catalog.array_to_string(v_function_callers, ', ')
+            );
+            IF v_blocking_list IS NOT NULL THEN
+                v_message := v_message || pg_catalog.format(
+                    ' Rows that V001 did not write also reference the System Operations tenant (rows per table: %s).',
+                    v_blocking_list
+                );
+            END IF;
+            RAISE EXCEPTION '%', v_message
+                USING ERRCODE = 'dependent_objects_still_exist',
+                      DETAIL = pg_catalog.jsonb_build_object(
+                          'function_callers', pg_catalog.to_jsonb(v_function_callers),
+                          'blocking_row_counts', v_blocking_counts,
+                          'retained_audit_row_counts', v_audit_counts
+                      )::text,
+                      HINT = 'Nothing was changed. Roll back V002 first (onevault rollback --to V001, or V002__rollback_tenant_registration.sql under psql), because V002''s api and util functions are the ones that call it, and drop any other function listed yourself. Forcing does not override this check, because it forces the removal of rows, not of functions.'
+                          || CASE
+                                 WHEN v_blocking_list IS NOT NULL AND NOT v_force
+                                 THEN ' ' || c_force_rows_hint
+                                 ELSE ''
+                             END;
         END IF;
 
         IF v_blocking_list IS NOT NULL AND NOT v_force THEN
-            RAISE EXCEPTION 'Rollback V001 rejected: the System Operations tenant is in use (rows that V001 did not write, per table: %)', v_blocking_list
+            RAISE EXCEPTION 'Rollback V001 rejected: the System Operations tenant is in use. Rows that V001 did not write reference it (rows per table: %).', v_blocking_list
                 USING ERRCODE = 'dependent_objects_still_exist',
                       DETAIL = pg_catalog.jsonb_build_object(
                           'blocking_row_counts', v_blocking_counts,
-                          'retained_audit_row_counts', v_audit_counts,
-                          'function_callers', pg_catalog.to_jsonb(v_function_callers)
+                          'retained_audit_row_counts', v_audit_counts
                       )::text,
-                      HINT = 'Nothing was changed. To back up and remove these rows anyway, set onevault.force_rollback to on: run PGOPTIONS=''-c onevault.force_rollback=on'' psql -f <this file>, or run SET onevault.force_rollback = ''on''; in the session before the file. Audit rows are kept in any case.';
+                      HINT = 'Nothing was changed. ' || c_force_rows_hint;
         END IF;
 
         IF v_blocking_rows_list IS NOT NULL THEN
             RAISE NOTICE '⚠️ Forced rollback (onevault.force_rollback = on): also removing rows that V001 did not write: %', v_blocking_rows_list;
-        END IF;
-        IF pg_catalog.cardinality(v_function_callers) > 0 THEN
-            RAISE NOTICE '⚠️ Forced rollback (onevault.force_rollback = on): these functions call util.get_system_operations_tenant_hk() and will fail until V001 is deployed again: %',
-                pg_catalog.array_to_string(v_function_callers, ', ');
         END IF;
 
         -- -----------------------------------------------------------------

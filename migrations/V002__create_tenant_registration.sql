@@ -53,6 +53,11 @@
 --   meta-commands, so psql -f, \i, pgAdmin and a driver that sends the file
 --   as one simple-protocol query all behave the same: any error rolls back
 --   everything. Do not run it inside an open transaction.
+--   Run it with psql's ON_ERROR_ROLLBACK off, which is psql's default. When it
+--   is on, psql wraps every statement in a savepoint and rolls back only the
+--   statement that failed, so COMMIT commits the statements that succeeded
+--   (and the run can even be logged as SUCCESS): the file is then no longer
+--   all-or-nothing.
 --   Running it again converges: missing roles, columns, functions,
 --   policies and grants are created, functions are replaced, policies are
 --   brought back to the definitions below, and role attributes are reset to
@@ -927,6 +932,7 @@ AS $function$
     SELECT CASE
         WHEN p_sqlstate = '23505' AND p_constraint IN ('tenant_h_tenant_bk_key', 'tenant_h_pkey') THEN 'TENANT_NAME_TAKEN'
         WHEN p_sqlstate = 'OV001' THEN 'CONFIGURATION_INVALID'
+        WHEN p_sqlstate IN ('42883', '42P01', '3F000') THEN 'PREREQUISITE_MISSING'
         WHEN p_sqlstate IN ('40001', '40P01') THEN 'CONFLICT'
         WHEN p_sqlstate IN ('57014', '55P03') THEN 'TIMEOUT'
         WHEN p_sqlstate = '25006' THEN 'READ_ONLY'
@@ -937,7 +943,7 @@ AS $function$
 $function$;
 
 COMMENT ON FUNCTION util.classify_api_error(text, text) IS
-    'Maps the SQLSTATE (and constraint name) of an error caught in an api function to a stable error code: TENANT_NAME_TAKEN (unique violation on the tenant hub), CONFIGURATION_INVALID (OV001), CONFLICT (40001 serialization failure, 40P01 deadlock), TIMEOUT (57014 statement timeout or cancel, 55P03 lock timeout), READ_ONLY (25006), CONSTRAINT_VIOLATION (other class 23), RESOURCES_EXHAUSTED (class 53), INTERNAL_ERROR (anything else). Created by V002.';
+    'Maps the SQLSTATE (and constraint name) of an error caught in an api function to a stable error code: TENANT_NAME_TAKEN (unique violation on the tenant hub), CONFIGURATION_INVALID (OV001), PREREQUISITE_MISSING (42883 undefined function, 42P01 undefined table, 3F000 undefined schema: a migration is missing or damaged), CONFLICT (40001 serialization failure, 40P01 deadlock), TIMEOUT (57014 statement timeout or cancel, 55P03 lock timeout), READ_ONLY (25006), CONSTRAINT_VIOLATION (other class 23), RESOURCES_EXHAUSTED (class 53), INTERNAL_ERROR (anything else). Created by V002.';
 
 CREATE OR REPLACE FUNCTION util.describe_api_error(p_error_code text)
 RETURNS text
@@ -952,6 +958,7 @@ AS $function$
         WHEN 'READ_ONLY' THEN 'The database accepts no changes in this session (a read-only transaction or a standby). Send the request to the primary server.'
         WHEN 'CONSTRAINT_VIOLATION' THEN 'The request broke a data integrity rule of the database and was not completed. Report the request_id to the operator.'
         WHEN 'CONFIGURATION_INVALID' THEN 'The server configuration for this request is invalid, so it was not completed. Report the request_id to the operator.'
+        WHEN 'PREREQUISITE_MISSING' THEN 'A database object that the request needs does not exist, so it was not completed. Report the request to the operator, who finds the object with onevault verify.'
         WHEN 'RESOURCES_EXHAUSTED' THEN 'The database ran out of resources and did not complete the request. Send it again later.'
         ELSE 'The request failed because of an internal error and was not completed. Report the request_id to the operator.'
     END
@@ -1331,7 +1338,7 @@ END;
 $function$;
 
 COMMENT ON FUNCTION api.tenant_register(jsonb) IS
-    'Registers a tenant. Request keys: tenant_name, admin_email, admin_password (required), admin_first_name, admin_last_name (optional). Lands the request without the password in raw.tenant_registration_r under the system tenant, records every rule outcome in staging.tenant_registration_s (see util.check_tenant_registration), and for a valid request loads auth (see util.load_tenant_registration) with the password as a bcrypt hash of cost util.get_password_bcrypt_cost(). Returns {success: true, data: {tenant_id, tenant_bk, tenant_name, admin_user_id, admin_username, roles, registered_at, request_id}} or {success: false, error_code, message, errors: [{field, rule, message}], request_id}. Error codes: VALIDATION_FAILED (errors lists every failed rule), CONFLICT, TIMEOUT, READ_ONLY, CONSTRAINT_VIOLATION, CONFIGURATION_INVALID, RESOURCES_EXHAUSTED, INTERNAL_ERROR. A failure leaves no auth rows, marks the raw and staging rows FAILED with the reason and writes an audit event; these writes survive a database error because the failed work runs in a subtransaction. Every attempt writes one TENANT_REGISTRATION audit event under the system tenant. Returns a response for every error it can catch, timeouts and cancels included. Only a terminated session or a server crash ends the call without one. Runs as its owner; executable by onevault_app and onevault_system_operations. Created by V002.';
+    'Registers a tenant. Request keys: tenant_name, admin_email, admin_password (required), admin_first_name, admin_last_name (optional). Lands the request without the password in raw.tenant_registration_r under the system tenant, records every rule outcome in staging.tenant_registration_s (see util.check_tenant_registration), and for a valid request loads auth (see util.load_tenant_registration) with the password as a bcrypt hash of cost util.get_password_bcrypt_cost(). Returns {success: true, data: {tenant_id, tenant_bk, tenant_name, admin_user_id, admin_username, roles, registered_at, request_id}} or {success: false, error_code, message, errors: [{field, rule, message}], request_id}. Error codes: VALIDATION_FAILED (errors lists every failed rule), CONFLICT, TIMEOUT, READ_ONLY, CONSTRAINT_VIOLATION, CONFIGURATION_INVALID, PREREQUISITE_MISSING, RESOURCES_EXHAUSTED, INTERNAL_ERROR. A failure leaves no auth rows, marks the raw and staging rows FAILED with the reason and writes an audit event; these writes survive a database error because the failed work runs in a subtransaction. Every attempt writes one TENANT_REGISTRATION audit event under the system tenant. Returns a response for every error it can catch, timeouts and cancels included. Only a terminated session or a server crash ends the call without one. Runs as its owner; executable by onevault_app and onevault_system_operations. Created by V002.';
 
 CREATE OR REPLACE FUNCTION api.tenant_list(p_request jsonb DEFAULT '{}'::jsonb)
 RETURNS jsonb
@@ -1351,6 +1358,7 @@ DECLARE
     v_tenants jsonb;
     v_total bigint;
     v_sqlstate text;
+    v_error_message text;
     v_error_code text;
 BEGIN
     IF pg_catalog.jsonb_typeof(v_request) <> 'object' THEN
@@ -1424,14 +1432,24 @@ BEGIN
         );
     EXCEPTION
         WHEN OTHERS OR query_canceled THEN
-            GET STACKED DIAGNOSTICS v_sqlstate = RETURNED_SQLSTATE;
+            GET STACKED DIAGNOSTICS
+                v_sqlstate = RETURNED_SQLSTATE,
+                v_error_message = MESSAGE_TEXT;
             v_error_code := util.classify_api_error(v_sqlstate, NULL);
+            -- The caller may execute this function only as a member of
+            -- onevault_system_operations, so naming the missing object
+            -- tells an operator, not an application, what to deploy.
             RETURN pg_catalog.jsonb_build_object(
                 'success', false,
                 'error_code', v_error_code,
                 'message', util.describe_api_error(v_error_code),
                 'errors', '[]'::jsonb
-            );
+            )
+            || CASE
+                   WHEN v_error_code = 'PREREQUISITE_MISSING'
+                   THEN pg_catalog.jsonb_build_object('missing_object', v_error_message)
+                   ELSE '{}'::jsonb
+               END;
     END;
 END;
 $function$;
@@ -1454,6 +1472,7 @@ DECLARE
     v_roles jsonb;
     v_administrators jsonb;
     v_sqlstate text;
+    v_error_message text;
     v_error_code text;
 BEGIN
     IF p_request IS NULL OR pg_catalog.jsonb_typeof(p_request) <> 'object' THEN
@@ -1565,14 +1584,24 @@ BEGIN
         );
     EXCEPTION
         WHEN OTHERS OR query_canceled THEN
-            GET STACKED DIAGNOSTICS v_sqlstate = RETURNED_SQLSTATE;
+            GET STACKED DIAGNOSTICS
+                v_sqlstate = RETURNED_SQLSTATE,
+                v_error_message = MESSAGE_TEXT;
             v_error_code := util.classify_api_error(v_sqlstate, NULL);
+            -- The caller may execute this function only as a member of
+            -- onevault_system_operations, so naming the missing object
+            -- tells an operator, not an application, what to deploy.
             RETURN pg_catalog.jsonb_build_object(
                 'success', false,
                 'error_code', v_error_code,
                 'message', util.describe_api_error(v_error_code),
                 'errors', '[]'::jsonb
-            );
+            )
+            || CASE
+                   WHEN v_error_code = 'PREREQUISITE_MISSING'
+                   THEN pg_catalog.jsonb_build_object('missing_object', v_error_message)
+                   ELSE '{}'::jsonb
+               END;
     END;
 END;
 $function$;

@@ -20,10 +20,22 @@
 --       staging.tenant_registration_s.status_reason and
 --       staging.tenant_registration_s.error_code, but only while their
 --       comment still starts with "Added by V002"
---   Rows are copied first into one new schema
---   onevault_backup_v002_<UTC timestamp>_<8 hex digits>, one table per
---   source table (<schema>__<table>). No backup schema is created when
---   there is nothing to remove. Audit events are kept: they are history.
+--   Rows are copied first into one new backup schema named
+--   onevault_backup_v002_<YYYYMMDDHH24MISS in UTC>_<first 8 hex digits of
+--   the run id>, one table per source table named <schema>_<table>, with the
+--   same schema and table comments as the V001 rollback writes, so that
+--   onevault restore reads it. The row counts and the restore statements
+--   (parents before children) are printed as NOTICE lines and stored in the
+--   details column of the migration log row. The tables involved are locked
+--   against writes for the duration, so the backup contains exactly the rows
+--   that are removed. No backup schema is created when there is nothing to
+--   remove. Audit events are kept: they are history.
+--   Before a column is dropped, any non-NULL value it still holds (on rows
+--   that were not removed) is copied with the row's primary key into a view
+--   <schema>_<table>__<column> of the backup schema, and an UPDATE statement
+--   that puts the values back is printed and stored with the restore
+--   statements. onevault restore reads only tables, so it skips these views:
+--   run the UPDATE statement yourself after deploying V002 again.
 --   The database roles onevault_app and onevault_system_operations are
 --   kept, because roles belong to the whole cluster and other databases
 --   may use them. They hold no V002 privilege in this database afterwards.
@@ -38,14 +50,18 @@
 -- How it runs
 --   One transaction (BEGIN ... COMMIT) without psql meta-commands: any error
 --   rolls everything back, also under psql -f without ON_ERROR_STOP.
+--   Run it with psql's ON_ERROR_ROLLBACK off, which is psql's default. When it
+--   is on, psql wraps every statement in a savepoint and rolls back only the
+--   statement that failed, so COMMIT commits the statements that succeeded
+--   and the file is no longer all-or-nothing.
 --   Running it again changes nothing: every step checks what exists first.
 --
 -- How to undo it
---   Run V002__create_tenant_registration.sql again. Restore removed rows
---   from the backup schema with INSERT INTO <table> SELECT ... in the order
---   tenant_h, tenant_profile_s, role_h, role_profile_s, user_h,
---   user_profile_s, user_auth_s, user_role_l, session_h, session_state_s,
---   user_session_l, tenant_registration_r, tenant_registration_s.
+--   Run V002__create_tenant_registration.sql again first, because it adds
+--   back the columns that the backup tables have. Then run
+--   onevault restore <backup schema>, or the printed restore statements in
+--   their order. The statements skip rows that exist already, so running
+--   them twice changes nothing.
 -- =============================================================================
 
 BEGIN;
@@ -139,14 +155,30 @@ DO $backup_and_remove$
 DECLARE
     c_registered_tenant_rows CONSTANT text :=
         'tenant_hk <> pg_catalog.decode(''0000000000000000000000000000000000000000000000000000000000000001'', ''hex'')';
+    v_run_id uuid := util.get_migration_run_id();
     v_source record;
     v_count bigint;
     v_counts jsonb := '{}';
     v_total bigint := 0;
     v_backup_schema text;
+    v_backup_table text;
+    v_statement text;
+    v_restore_statements text[] := ARRAY[]::text[];
 BEGIN
+    -- Writers would change the rows between the count, the backup and the
+    -- delete; readers may go on.
+    IF pg_catalog.to_regclass('auth.tenant_h') IS NOT NULL
+       AND pg_catalog.to_regclass('raw.tenant_registration_r') IS NOT NULL
+       AND pg_catalog.to_regclass('staging.tenant_registration_s') IS NOT NULL THEN
+        LOCK TABLE auth.tenant_h, auth.tenant_profile_s, auth.user_h, auth.user_profile_s,
+                   auth.user_auth_s, auth.role_h, auth.role_profile_s, auth.user_role_l,
+                   auth.session_h, auth.session_state_s, auth.user_session_l,
+                   raw.tenant_registration_r, staging.tenant_registration_s
+            IN SHARE ROW EXCLUSIVE MODE;
+    END IF;
+
     -- Children before parents, so that the deletes below respect the
-    -- foreign keys of V000.
+    -- foreign keys of V000. The restore order is the reverse.
     CREATE TEMPORARY TABLE IF NOT EXISTS v002_rollback_source (
         position integer PRIMARY KEY,
         schema_name text NOT NULL,
@@ -196,27 +228,43 @@ BEGIN
         PERFORM pg_catalog.set_config(
             'onevault.v002_rollback_outcome',
             (pg_catalog.current_setting('onevault.v002_rollback_outcome')::jsonb
-                || pg_catalog.jsonb_build_object('backup_schema', NULL, 'rows_removed', '{}'::jsonb))::text,
+                || pg_catalog.jsonb_build_object(
+                       'backup_schema', NULL,
+                       'row_counts', '{}'::jsonb,
+                       'restore_statements', '[]'::jsonb
+                   ))::text,
             true
         );
         RETURN;
     END IF;
 
-    v_backup_schema := pg_catalog.format(
-        'onevault_backup_v002_%s_%s',
-        pg_catalog.to_char(pg_catalog.clock_timestamp() AT TIME ZONE 'UTC', 'YYYYMMDD"T"HH24MISS'),
-        pg_catalog.encode(public.gen_random_bytes(4), 'hex')
-    );
-    EXECUTE pg_catalog.format('CREATE SCHEMA IF NOT EXISTS %I', v_backup_schema);
+    -- The same name, schema comment and table comments as the V001
+    -- rollback, because onevault restore parses all three:
+    -- onevault_backup_v002_<YYYYMMDDHH24MISS in UTC>_<first 8 hex digits of
+    -- the run id>, one table per source table named <schema>_<table>.
+    v_backup_schema := 'onevault_backup_v002_'
+        || pg_catalog.to_char(pg_catalog.clock_timestamp() AT TIME ZONE 'UTC', 'YYYYMMDDHH24MISS')
+        || '_'
+        || pg_catalog.left(pg_catalog.replace(v_run_id::text, '-', ''), 8);
+
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = v_backup_schema) THEN
+        RAISE EXCEPTION 'Backup schema % already exists', v_backup_schema
+            USING ERRCODE = 'duplicate_schema',
+                  HINT = 'Run the rollback again with another onevault.run_id, or wait one second.';
+    END IF;
+
+    EXECUTE pg_catalog.format('CREATE SCHEMA %I', v_backup_schema);
     EXECUTE pg_catalog.format(
         'COMMENT ON SCHEMA %I IS %L',
         v_backup_schema,
         pg_catalog.format(
-            'Rows removed by rollback V002 (tenant registration) at %s UTC, run %s. One table per source table, named <schema>__<table>, with the source columns. Restore with INSERT INTO <source table> SELECT * FROM this schema''s table, parents first.',
-            pg_catalog.to_char(pg_catalog.clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
-            util.get_migration_run_id()
+            'Rows removed by rollback V002 (run %s) at %s UTC. Restore statements are in util.migration_log.details of that run.',
+            v_run_id,
+            pg_catalog.to_char(pg_catalog.clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')
         )
     );
+
+    RAISE NOTICE '💾 Backed up % rows into schema % (rows per table):', v_total, v_backup_schema;
 
     -- Every copy is taken before the first delete.
     FOR v_source IN
@@ -228,36 +276,86 @@ BEGIN
         WHERE row_count > 0
         ORDER BY position
     LOOP
+        v_backup_table := v_source.schema_name || '_' || v_source.table_name;
+
         EXECUTE pg_catalog.format(
-            'CREATE TABLE IF NOT EXISTS %I.%I AS SELECT * FROM %I.%I WHERE %s',
-            v_backup_schema, v_source.schema_name || '__' || v_source.table_name,
+            'CREATE TABLE %I.%I AS SELECT * FROM %I.%I WHERE %s',
+            v_backup_schema, v_backup_table,
             v_source.schema_name, v_source.table_name, v_source.row_filter
         );
+        GET DIAGNOSTICS v_count = ROW_COUNT;
+
+        IF v_count <> v_source.row_count THEN
+            RAISE EXCEPTION 'Backup of %.% copied % rows, expected %', v_source.schema_name, v_source.table_name, v_count, v_source.row_count
+                USING ERRCODE = 'internal_error';
+        END IF;
+
         EXECUTE pg_catalog.format(
             'COMMENT ON TABLE %I.%I IS %L',
-            v_backup_schema, v_source.schema_name || '__' || v_source.table_name,
-            pg_catalog.format('Backup of %s rows of %I.%I removed by rollback V002.', v_source.row_count, v_source.schema_name, v_source.table_name)
+            v_backup_schema,
+            v_backup_table,
+            pg_catalog.format('Rows of %s.%s removed by rollback V002 (run %s).', v_source.schema_name, v_source.table_name, v_run_id)
         );
-        v_counts := v_counts || pg_catalog.jsonb_build_object(v_source.schema_name || '.' || v_source.table_name, v_source.row_count);
+
+        RAISE NOTICE '   %.%: %', v_source.schema_name, v_source.table_name, v_count;
+        v_counts := v_counts || pg_catalog.jsonb_build_object(v_source.schema_name || '.' || v_source.table_name, v_count);
+
+        -- Restore runs parents first, so statements are prepended here while
+        -- the loop walks children first.
+        v_statement := pg_catalog.format(
+            'INSERT INTO %I.%I %sSELECT * FROM %I.%I ON CONFLICT DO NOTHING;',
+            v_source.schema_name,
+            v_source.table_name,
+            CASE
+                WHEN EXISTS (
+                    SELECT 1
+                    FROM pg_catalog.pg_attribute
+                    WHERE attrelid = pg_catalog.format('%I.%I', v_source.schema_name, v_source.table_name)::pg_catalog.regclass
+                      AND attidentity = 'a'
+                      AND NOT attisdropped
+                )
+                THEN 'OVERRIDING SYSTEM VALUE '
+                ELSE ''
+            END,
+            v_backup_schema,
+            v_backup_table
+        );
+        v_restore_statements := v_statement || v_restore_statements;
+    END LOOP;
+
+    RAISE NOTICE '📋 Restore statements (deploy V002 again first, because the backup tables have the columns that V002 adds; then run them in this order, or run onevault restore %):', v_backup_schema;
+    FOREACH v_statement IN ARRAY v_restore_statements LOOP
+        RAISE NOTICE '   %', v_statement;
     END LOOP;
 
     FOR v_source IN
         SELECT schema_name,
                table_name,
-               row_filter
+               row_filter,
+               row_count
         FROM v002_rollback_source
         WHERE row_count > 0
         ORDER BY position
     LOOP
         EXECUTE pg_catalog.format('DELETE FROM %I.%I WHERE %s', v_source.schema_name, v_source.table_name, v_source.row_filter);
+        GET DIAGNOSTICS v_count = ROW_COUNT;
+
+        IF v_count <> v_source.row_count THEN
+            RAISE EXCEPTION 'Rollback V002 removed % rows from %.%, expected %', v_count, v_source.schema_name, v_source.table_name, v_source.row_count
+                USING ERRCODE = 'internal_error';
+        END IF;
     END LOOP;
 
-    RAISE NOTICE '✅ Backed up and removed Tenant Registration Rows (% rows into schema %)', v_total, v_backup_schema;
+    RAISE NOTICE '✅ Removed Tenant Registration Rows (% rows)', v_total;
 
     PERFORM pg_catalog.set_config(
         'onevault.v002_rollback_outcome',
         (pg_catalog.current_setting('onevault.v002_rollback_outcome')::jsonb
-            || pg_catalog.jsonb_build_object('backup_schema', v_backup_schema, 'rows_removed', v_counts))::text,
+            || pg_catalog.jsonb_build_object(
+                   'backup_schema', v_backup_schema,
+                   'row_counts', v_counts,
+                   'restore_statements', pg_catalog.to_jsonb(v_restore_statements)
+               ))::text,
         true
     );
 END
@@ -404,7 +502,17 @@ $privileges$;
 
 DO $columns$
 DECLARE
+    v_run_id uuid := util.get_migration_run_id();
+    v_outcome jsonb := pg_catalog.current_setting('onevault.v002_rollback_outcome')::jsonb;
+    v_backup_schema text := v_outcome ->> 'backup_schema';
+    v_restore_statements jsonb := COALESCE(v_outcome -> 'restore_statements', '[]'::jsonb);
     v_column record;
+    v_key_columns text[];
+    v_values_count bigint;
+    v_values_list text;
+    v_saved_view text;
+    v_statement text;
+    v_saved_counts jsonb := '{}';
     v_dropped text[] := ARRAY[]::text[];
     v_kept text[] := ARRAY[]::text[];
 BEGIN
@@ -412,6 +520,8 @@ BEGIN
         SELECT wanted.schema_name,
                wanted.table_name,
                wanted.column_name,
+               a.attrelid AS table_oid,
+               pg_catalog.format_type(a.atttypid, a.atttypmod) AS column_type,
                pg_catalog.col_description(a.attrelid, a.attnum) AS comment
         FROM (
             VALUES
@@ -424,15 +534,108 @@ BEGIN
            AND a.attname = wanted.column_name
            AND NOT a.attisdropped
     LOOP
-        IF COALESCE(v_column.comment, '') LIKE 'Added by V002%' THEN
-            EXECUTE pg_catalog.format(
-                'ALTER TABLE %I.%I DROP COLUMN IF EXISTS %I',
-                v_column.schema_name, v_column.table_name, v_column.column_name
-            );
-            v_dropped := v_dropped || pg_catalog.format('%s.%s.%s', v_column.schema_name, v_column.table_name, v_column.column_name);
-        ELSE
+        IF COALESCE(v_column.comment, '') NOT LIKE 'Added by V002%' THEN
             v_kept := v_kept || pg_catalog.format('%s.%s.%s', v_column.schema_name, v_column.table_name, v_column.column_name);
+            CONTINUE;
         END IF;
+
+        EXECUTE pg_catalog.format('SELECT pg_catalog.count(*) FROM %I.%I WHERE %I IS NOT NULL', v_column.schema_name, v_column.table_name, v_column.column_name)
+            INTO v_values_count;
+
+        IF v_values_count > 0 THEN
+            -- The values sit on rows that stay, so they are saved with the
+            -- primary key of their row. A view over the values as literals
+            -- keeps them after the column is gone and, unlike a table, is
+            -- not read by onevault restore, which expects whole rows.
+            SELECT pg_catalog.array_agg(a.attname::text ORDER BY key.position)
+            INTO v_key_columns
+            FROM pg_catalog.pg_index AS i
+            CROSS JOIN LATERAL pg_catalog.unnest(i.indkey) WITH ORDINALITY AS key(attnum, position)
+            JOIN pg_catalog.pg_attribute AS a
+                ON a.attrelid = i.indrelid
+               AND a.attnum = key.attnum
+            WHERE i.indrelid = v_column.table_oid
+              AND i.indisprimary;
+
+            IF v_key_columns IS NULL THEN
+                RAISE EXCEPTION 'Rollback V002 cannot save the values of %.%.%, because the table has no primary key', v_column.schema_name, v_column.table_name, v_column.column_name
+                    USING ERRCODE = 'object_not_in_prerequisite_state',
+                          HINT = 'Nothing was changed. Deploy V000 again to recreate the primary key, or set the column to NULL after saving its values yourself.';
+            END IF;
+
+            IF v_backup_schema IS NULL THEN
+                v_backup_schema := 'onevault_backup_v002_'
+                    || pg_catalog.to_char(pg_catalog.clock_timestamp() AT TIME ZONE 'UTC', 'YYYYMMDDHH24MISS')
+                    || '_'
+                    || pg_catalog.left(pg_catalog.replace(v_run_id::text, '-', ''), 8);
+                EXECUTE pg_catalog.format('CREATE SCHEMA %I', v_backup_schema);
+                EXECUTE pg_catalog.format(
+                    'COMMENT ON SCHEMA %I IS %L',
+                    v_backup_schema,
+                    pg_catalog.format(
+                        'Rows removed by rollback V002 (run %s) at %s UTC. Restore statements are in util.migration_log.details of that run.',
+                        v_run_id,
+                        pg_catalog.to_char(pg_catalog.clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')
+                    )
+                );
+            END IF;
+
+            -- One row literal per value: (key columns as text, value as text),
+            -- cast back to the source types in the view's select list.
+            EXECUTE pg_catalog.format(
+                'SELECT pg_catalog.string_agg(pg_catalog.format(''(%%s)'', (SELECT pg_catalog.string_agg(pg_catalog.quote_literal(part), '', '') FROM pg_catalog.unnest(ARRAY[%s, %I::text]) AS part)), '', '') FROM %I.%I WHERE %I IS NOT NULL',
+                (SELECT pg_catalog.string_agg(pg_catalog.format('%I::text', key_column), ', ') FROM pg_catalog.unnest(v_key_columns) AS key_column),
+                v_column.column_name,
+                v_column.schema_name, v_column.table_name, v_column.column_name
+            )
+                INTO v_values_list;
+
+            v_saved_view := pg_catalog.format('%s_%s__%s', v_column.schema_name, v_column.table_name, v_column.column_name);
+            EXECUTE pg_catalog.format(
+                'CREATE VIEW %I.%I AS SELECT %s, saved.%I::%s AS %I FROM (VALUES %s) AS saved(%s)',
+                v_backup_schema,
+                v_saved_view,
+                (
+                    SELECT pg_catalog.string_agg(pg_catalog.format('saved.%I::%s AS %I', key_column, pg_catalog.format_type(a.atttypid, a.atttypmod), key_column), ', ' ORDER BY key.position)
+                    FROM pg_catalog.unnest(v_key_columns) WITH ORDINALITY AS key(key_column, position)
+                    JOIN pg_catalog.pg_attribute AS a
+                        ON a.attrelid = v_column.table_oid
+                       AND a.attname = key.key_column
+                ),
+                v_column.column_name,
+                v_column.column_type,
+                v_column.column_name,
+                v_values_list,
+                (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(name), ', ') FROM pg_catalog.unnest(v_key_columns || v_column.column_name::text) AS name)
+            );
+            EXECUTE pg_catalog.format(
+                'COMMENT ON VIEW %I.%I IS %L',
+                v_backup_schema,
+                v_saved_view,
+                pg_catalog.format('Values of %s.%s.%s on rows that rollback V002 (run %s) kept, saved before the column was dropped. onevault restore does not read views: put them back with the UPDATE statement in util.migration_log.details of that run.', v_column.schema_name, v_column.table_name, v_column.column_name, v_run_id)
+            );
+
+            v_statement := pg_catalog.format(
+                'UPDATE %I.%I AS target SET %I = saved.%I FROM %I.%I AS saved WHERE %s AND target.%I IS NULL;',
+                v_column.schema_name, v_column.table_name,
+                v_column.column_name, v_column.column_name,
+                v_backup_schema, v_saved_view,
+                (SELECT pg_catalog.string_agg(pg_catalog.format('target.%I = saved.%I', key_column, key_column), ' AND ') FROM pg_catalog.unnest(v_key_columns) AS key_column),
+                v_column.column_name
+            );
+            v_restore_statements := v_restore_statements || pg_catalog.to_jsonb(v_statement);
+            v_saved_counts := v_saved_counts || pg_catalog.jsonb_build_object(pg_catalog.format('%s.%s.%s', v_column.schema_name, v_column.table_name, v_column.column_name), v_values_count);
+
+            RAISE NOTICE '💾 Saved % value(s) of %.%.% into view %.% before dropping the column; onevault restore does not read it, so after deploying V002 again run:',
+                v_values_count, v_column.schema_name, v_column.table_name, v_column.column_name, v_backup_schema, v_saved_view;
+            RAISE NOTICE '   %', v_statement;
+        END IF;
+
+        EXECUTE pg_catalog.format(
+            'ALTER TABLE %I.%I DROP COLUMN IF EXISTS %I',
+            v_column.schema_name, v_column.table_name, v_column.column_name
+        );
+        v_dropped := v_dropped || pg_catalog.format('%s.%s.%s', v_column.schema_name, v_column.table_name, v_column.column_name);
     END LOOP;
 
     IF pg_catalog.cardinality(v_dropped) = 0 THEN
@@ -447,8 +650,14 @@ BEGIN
 
     PERFORM pg_catalog.set_config(
         'onevault.v002_rollback_outcome',
-        (pg_catalog.current_setting('onevault.v002_rollback_outcome')::jsonb
-            || pg_catalog.jsonb_build_object('columns_dropped', pg_catalog.to_jsonb(v_dropped), 'columns_kept', pg_catalog.to_jsonb(v_kept)))::text,
+        (v_outcome
+            || pg_catalog.jsonb_build_object(
+                   'backup_schema', v_backup_schema,
+                   'restore_statements', v_restore_statements,
+                   'saved_column_value_counts', v_saved_counts,
+                   'columns_dropped', pg_catalog.to_jsonb(v_dropped),
+                   'columns_kept', pg_catalog.to_jsonb(v_kept)
+               ))::text,
         true
     );
 END

@@ -17,6 +17,7 @@ export type TenantApiErrorCode =
   | 'READ_ONLY'
   | 'CONSTRAINT_VIOLATION'
   | 'CONFIGURATION_INVALID'
+  | 'PREREQUISITE_MISSING'
   | 'RESOURCES_EXHAUSTED'
   | 'INTERNAL_ERROR';
 
@@ -39,6 +40,8 @@ export interface ApiFailure {
   readonly errors: readonly RuleViolation[];
   /** raw.tenant_registration_r id of a failed registration, when the failure could be recorded. */
   readonly request_id?: number;
+  /** With `PREREQUISITE_MISSING` from tenant_list and tenant_get: the server's message naming the missing object. */
+  readonly missing_object?: string;
 }
 
 /** The JSON response of an `api` function, exactly as the database returned it. */
@@ -46,12 +49,15 @@ export type ApiResponse<T> = ApiSuccess<T> | ApiFailure;
 
 const SQLSTATE_UNDEFINED_FUNCTION = '42883';
 const SQLSTATE_UNDEFINED_SCHEMA = '3F000';
+const SQLSTATE_UNDEFINED_TABLE = '42P01';
 const SQLSTATE_INSUFFICIENT_PRIVILEGE = '42501';
 
 /**
  * Calls `api.<name>(request)` with the request as a bind parameter, so that no value (the admin
  * password included) appears in the query text, pg_stat_activity or pg_stat_statements.
- * Returns the response. Throws `PREREQUISITE_MISSING` when V002 is not deployed,
+ * Returns the response. Throws `PREREQUISITE_MISSING`, naming the missing object and the migration
+ * that creates it, when V002 is not deployed or an object that the api function needs is gone
+ * (also when the function answers with that error code),
  * `INSUFFICIENT_PRIVILEGE` when the session's role may not execute the function,
  * `CONNECTION_LOST` when the connection fails, and `INTERNAL_ERROR` for any other error or an
  * response that is not an api response.
@@ -65,6 +71,7 @@ export async function callApiFunction<T>(client: Queryable, name: 'tenant_regist
     throw describeCallError(error, name);
   }
 
+  if (isMissingPrerequisite(response)) throw describeMissingObject(name, response.missing_object ?? response.message);
   if (!isApiResponse(response)) {
     throw new OnevaultError('INTERNAL_ERROR', `api.${name} returned something that is not an api response: ${JSON.stringify(response)?.slice(0, 200)}.`, {
       hint: 'Check that the deployed V002 matches this version of onevault (onevault status).',
@@ -90,12 +97,8 @@ function describeCallError(error: unknown, name: string): OnevaultError {
       cause: error,
     });
   }
-  if (fields.sqlstate === SQLSTATE_UNDEFINED_FUNCTION || fields.sqlstate === SQLSTATE_UNDEFINED_SCHEMA) {
-    return new OnevaultError('PREREQUISITE_MISSING', `The database has no function api.${name}: ${message}.`, {
-      hint: 'Deploy migration V002 (tenant registration) with onevault deploy, then try again.',
-      cause: error,
-      postgres: fields,
-    });
+  if (fields.sqlstate === SQLSTATE_UNDEFINED_FUNCTION || fields.sqlstate === SQLSTATE_UNDEFINED_SCHEMA || fields.sqlstate === SQLSTATE_UNDEFINED_TABLE) {
+    return describeMissingObject(name, message, { cause: error, postgres: fields });
   }
   if (fields.sqlstate === SQLSTATE_INSUFFICIENT_PRIVILEGE) {
     const grantee = name === 'tenant_register' ? 'onevault_app or onevault_system_operations' : 'onevault_system_operations';
@@ -106,4 +109,39 @@ function describeCallError(error: unknown, name: string): OnevaultError {
     });
   }
   return new OnevaultError('INTERNAL_ERROR', `The call of api.${name} failed: ${message}.`, { cause: error, postgres: fields });
+}
+
+function isMissingPrerequisite(value: unknown): value is ApiFailure {
+  return isApiResponse(value) && (value as ApiFailure).success === false && (value as ApiFailure).error_code === 'PREREQUISITE_MISSING';
+}
+
+/** Migrations that create the database objects the api functions depend on, most specific first. */
+const PROVIDING_MIGRATIONS: readonly { readonly pattern: RegExp; readonly migration: string }[] = [
+  { pattern: /\butil\.get_system_operations_tenant_hk\b/, migration: 'V001 (System Operations tenant)' },
+  {
+    pattern: /\b(api\.\w+|util\.(get_password_bcrypt_cost|registration_rule_outcome|check_tenant_registration|redact_tenant_registration_request|load_tenant_registration|classify_api_error|describe_api_error|describe_tenant))\b|\bschema "api"/,
+    migration: 'V002 (tenant registration)',
+  },
+  { pattern: /\b(util|audit|auth|raw|staging)\.\w+|\bschema "(util|audit|auth|raw|staging)"|relation "(util|audit|auth|raw|staging)\./, migration: 'V000 (platform foundation)' },
+];
+
+/**
+ * Builds the `PREREQUISITE_MISSING` error for a server message such as `function util.x() does not
+ * exist`, naming the missing object and the migration that creates it. When the missing object is
+ * the api function itself, V002 is not deployed; otherwise the api function exists but something it
+ * calls is gone.
+ */
+function describeMissingObject(name: string, serverMessage: string, extra: { cause?: unknown; postgres?: ReturnType<typeof postgresFieldsOf> } = {}): OnevaultError {
+  const missing = /^(function|relation|schema) (.+?) does not exist/.exec(serverMessage);
+  const missingObject = missing ? `${missing[1]} ${missing[2]}` : serverMessage;
+  const isItself = missing !== null && missing[1] === 'function' && missing[2].startsWith(`api.${name}(`);
+  const provider = PROVIDING_MIGRATIONS.find((entry) => entry.pattern.test(isItself ? `api.${name}` : serverMessage))?.migration;
+
+  const message = isItself
+    ? `The database has no function api.${name}: ${serverMessage}.`
+    : `api.${name} failed because the ${missingObject}, which it needs, does not exist.`;
+  const hint = provider
+    ? `Migration ${provider} creates it. Deploy it with onevault deploy, or, when onevault status lists it as applied, run its file again (migrations are idempotent), then try again.`
+    : 'Run onevault verify to find the missing or damaged migration, deploy it again, then try again.';
+  return new OnevaultError('PREREQUISITE_MISSING', message, { hint, ...extra });
 }

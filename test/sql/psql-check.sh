@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Checks the V000 and V001 migration files against a real PostgreSQL with psql.
 #
-# Every scenario runs in a fresh database named sqlw_check_<scenario>_<pid>,
-# which is dropped at exit. Migration files run through psql -f WITHOUT
+# Every scenario runs in a fresh database named <prefix><scenario>_<pid>,
+# which is dropped at exit. The prefix is CHECK_DATABASE_PREFIX, by default
+# sqlw_check_. Migration files run through psql -f WITHOUT
 # ON_ERROR_STOP, as an operator would run them, so the all-or-nothing
 # behaviour of the files themselves is what gets tested. One scenario sends
 # each file as a single simple-protocol query through node-postgres (pg).
@@ -10,7 +11,8 @@
 # so that it can create application roles without touching the shared server.
 #
 # Usage: test/sql/psql-check.sh
-# Environment: PGHOST (default 127.0.0.1), PGPORT (5432), PGUSER (postgres).
+# Environment: PGHOST (default 127.0.0.1), PGPORT (5432), PGUSER (postgres),
+# CHECK_DATABASE_PREFIX (sqlw_check_).
 # Exit status: 0 when every check passed, 1 otherwise.
 
 set -u
@@ -37,7 +39,9 @@ ROLE_HK_HEX='8a342a639b76f86163cf37dd3606eb66a5e2782ad076b0fd87161d45face6ef1'
 # Databases are found by name because new_database runs in a subshell.
 cleanup() {
     local database
-    for database in $(psql -X -t -A -d postgres -c "SELECT datname FROM pg_database WHERE datname LIKE 'sqlw\\_check\\_%\\_$$'"); do
+    local prefix_pattern="${CHECK_DATABASE_PREFIX:-sqlw_check_}"
+    prefix_pattern="${prefix_pattern//_/\\_}"
+    for database in $(psql -X -t -A -d postgres -c "SELECT datname FROM pg_database WHERE datname LIKE '${prefix_pattern}%\\_$$'"); do
         psql -X -q -d postgres -c "DROP DATABASE IF EXISTS \"$database\" WITH (FORCE)" >/dev/null 2>&1
     done
     if [[ -n "$PRIVATE_CLUSTER" ]]; then
@@ -105,7 +109,7 @@ assert_files_equal() {
 
 # Creates a fresh database and prints its name.
 new_database() {
-    local database="sqlw_check_$1_$$"
+    local database="${CHECK_DATABASE_PREFIX:-sqlw_check_}$1_$$"
     psql -X -q -d postgres -c "DROP DATABASE IF EXISTS \"$database\"" >/dev/null 2>&1
     psql -X -q -d postgres -c "CREATE DATABASE \"$database\"" >/dev/null
     printf '%s' "$database"

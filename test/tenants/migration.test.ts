@@ -64,6 +64,40 @@ describe('V002 migration pair', () => {
     });
   });
 
+  it('forced V001 rollback blocked by V002', async () => {
+    await withFreshDatabase(async (client, url) => {
+      await deployAll(client);
+      const v001Rollback = (await loadMigrations(MIGRATIONS_DIR)).find((candidate) => candidate.version === 'V001')?.rollback.path;
+      assert.ok(v001Rollback, 'migrations/ has no V001 rollback');
+      const before = await platformFingerprint(client);
+
+      const result = await runPsqlFile(url, v001Rollback, { PGOPTIONS: '-c onevault.force_rollback=on' });
+
+      assert.match(result.stderr, /ERROR: {2}Rollback V001 rejected: \d+ function\(s\) call util\.get_system_operations_tenant_hk\(\), which this rollback would drop: [^\n]*api\.tenant_register\(jsonb\)/);
+      assert.match(result.stderr, /HINT: {2}Nothing was changed\. Roll back V002 first/);
+      assert.doesNotMatch(result.stderr, /rows that V001 did not write, per table: functions/);
+      assert.equal(await scalar<boolean>(client, `SELECT to_regprocedure('util.get_system_operations_tenant_hk()') IS NOT NULL`), true);
+      assert.equal(fingerprintChanges(before, await platformFingerprint(client)), '');
+    });
+  });
+
+  it('V001 rejection names both ways to force', async () => {
+    await withFreshDatabase(async (client, url) => {
+      await deployAll(client, 'V001');
+      await client.query(`INSERT INTO raw.tenant_registration_r (tenant_hk, request_payload, received_at, record_source) VALUES (util.get_system_operations_tenant_hk(), '{}', now(), 'test')`);
+      const v001Rollback = (await loadMigrations(MIGRATIONS_DIR)).find((candidate) => candidate.version === 'V001')?.rollback.path;
+      assert.ok(v001Rollback, 'migrations/ has no V001 rollback');
+
+      const result = await runPsqlFile(url, v001Rollback);
+
+      assert.match(result.stderr, /ERROR: {2}Rollback V001 rejected: the System Operations tenant is in use\. Rows that V001 did not write reference it \(rows per table: raw\.tenant_registration_r: 1\)\./);
+      assert.match(result.stderr, /onevault rollback --force/);
+      assert.match(result.stderr, /PGOPTIONS='-c onevault\.force_rollback=on'/);
+      assert.match(result.stderr, /SET onevault\.force_rollback = 'on'/);
+      assert.doesNotMatch(result.stderr, /function\(s\) call/);
+    });
+  });
+
   it('forced rollback restores the V001 state', async () => {
     await withFreshDatabase(async (client) => {
       await deployAll(client, 'V001');
@@ -78,7 +112,7 @@ describe('V002 migration pair', () => {
       assert.equal(report.error, undefined, report.error?.message);
       const schemas = await backupSchemas(client);
       assert.equal(schemas.length, 1);
-      assert.match(schemas[0], /^onevault_backup_v002_\d{8}T\d{6}_[0-9a-f]{8}$/);
+      assert.match(schemas[0], /^onevault_backup_v002_\d{14}_[0-9a-f]{8}$/);
       const backedUp = await client.query<{ table_name: string; rows: string }>(
         `SELECT table_name, (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I.%I', table_schema, table_name), false, true, '')))[1]::text AS rows
          FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1`,
@@ -87,16 +121,16 @@ describe('V002 migration pair', () => {
       assert.deepEqual(
         Object.fromEntries(backedUp.rows.map((row) => [row.table_name, Number(row.rows)])),
         {
-          auth__role_h: 2,
-          auth__role_profile_s: 2,
-          auth__tenant_h: 1,
-          auth__tenant_profile_s: 1,
-          auth__user_auth_s: 1,
-          auth__user_h: 1,
-          auth__user_profile_s: 1,
-          auth__user_role_l: 1,
-          raw__tenant_registration_r: 2,
-          staging__tenant_registration_s: 2,
+          auth_role_h: 2,
+          auth_role_profile_s: 2,
+          auth_tenant_h: 1,
+          auth_tenant_profile_s: 1,
+          auth_user_auth_s: 1,
+          auth_user_h: 1,
+          auth_user_profile_s: 1,
+          auth_user_role_l: 1,
+          raw_tenant_registration_r: 2,
+          staging_tenant_registration_s: 2,
         },
       );
       assert.equal(fingerprintChanges(beforeV002, await platformFingerprint(client)), '');

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
 import { runCli } from '../helpers/cli';
-import { openSharedDatabase, scalar, SYSTEM_TENANT_HK_HEX, uniqueTenantName, type SharedDatabase } from './fixtures';
+import { openSharedDatabase, scalar, SYSTEM_TENANT_HK_HEX, uniqueTenantName, withRegistrationDatabase, type SharedDatabase } from './fixtures';
 
 const PASSWORD = 'a long enough cli password';
 
@@ -122,6 +122,45 @@ describe('onevault tenant', () => {
     const result = await tenantCli(['show', 'f'.repeat(64)]);
 
     assert.equal(result.code, 1);
-    assert.match(result.stderr, /^error TENANT_NOT_FOUND: /m);
+    assert.match(result.stderr, new RegExp(`^error TENANT_NOT_FOUND: No tenant has the id ${'f'.repeat(64)}\\. Run onevault tenant list `, 'm'));
+  });
+
+  it('names an unknown tenant name', async () => {
+    const result = await tenantCli(['show', 'nope']);
+
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /^error TENANT_NOT_FOUND: No tenant is named "nope"\. Run onevault tenant list to see the tenants and their ids\.$/m);
+  });
+
+  it('rejects an empty tenant', async () => {
+    for (const value of ['', '   ']) {
+      const result = await tenantCli(['show', value]);
+
+      assert.equal(result.code, 2, `exit code for ${JSON.stringify(value)}`);
+      assert.match(result.stderr, /^error INVALID_ARGUMENT: The tenant id or name is empty\.$/m);
+    }
+  });
+});
+
+describe('onevault tenant without V001', () => {
+  it('names the missing function', async () => {
+    await withRegistrationDatabase(async (client, url) => {
+      // Only a hand-made change can do this: the V001 rollback rejects while V002 is deployed.
+      await client.query('DROP FUNCTION util.get_system_operations_tenant_hk()');
+      const tenantCli = (args: readonly string[], input?: string) => runCli(['--database-url', url, 'tenant', ...args], { input });
+
+      const results = {
+        register: await tenantCli(['register', '--name', 'Missing Co', '--admin-email', 'm@example.com', '--password-stdin'], PASSWORD),
+        list: await tenantCli(['list']),
+        show: await tenantCli(['show', 'Missing Co']),
+      };
+
+      for (const [command, result] of Object.entries(results)) {
+        assert.notEqual(result.code, 0, command);
+        assert.match(result.stderr, /^error PREREQUISITE_MISSING: api\.tenant_\w+ failed because the function util\.get_system_operations_tenant_hk\(\), which it needs, does not exist\.$/m, command);
+        assert.match(result.stderr, /hint: Migration V001 \(System Operations tenant\) creates it\./, command);
+        assert.doesNotMatch(result.stderr, /INTERNAL_ERROR|Deploy migration V002/, command);
+      }
+    });
   });
 });
