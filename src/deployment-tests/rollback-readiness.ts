@@ -6,6 +6,7 @@ import type { FingerprintDifference } from '../fingerprint';
 import type { Migration } from '../migrations/catalog';
 import { errorOutcome, expectThat, listText, type CheckGroup, type CheckOutcome } from './check-result';
 import { appliedMigrations, differencesText, inScratchCopy, platformDifferences, platformFingerprint, skippedOutcome, systemOperationsMigration } from './scratch-group';
+import { describeRestore, planBackupRestore, restoreBackupSchema, sortBackupsByVersion, type BackupRestoreOutcome } from './restore-backups';
 import { SYSTEM_OPERATIONS } from './system-operations';
 
 const ROLLBACK_RUNS = 'V001 rollback succeeds';
@@ -33,23 +34,32 @@ type RowSnapshot = ReadonlyMap<string, readonly string[]>;
 interface RollbackRun {
   /** Versions rolled back, latest first: V001 and every applied migration after it. */
   readonly versions: readonly string[];
-  readonly forcedBecause?: string;
+  /** One entry per rollback file that was rejected and ran again with force: version and rejection message. */
+  readonly forced: readonly string[];
   readonly error?: unknown;
   readonly leftovers: readonly string[];
   readonly backupComparison: readonly string[];
   readonly backupSchemas: readonly string[];
   readonly removedRowCount: number;
+  /** The backup schemas the rollback wrote, put back in the order they ran. */
+  readonly restores: readonly BackupRestoreOutcome[];
+  /** New backup schemas that `onevault restore` rejects, each with the rejection. */
+  readonly unrestorable: readonly string[];
+  /** Versions deployed again without error, in version order. */
+  readonly redeployed: readonly string[];
+  /** Error of a redeployed migration file or of a restore, which ends the run. */
   readonly redeployError?: unknown;
   readonly redeployDifferences: readonly FingerprintDifference[];
 }
 
 /**
  * Rolls V001 back in a scratch copy of the target, after the applied migrations that follow it
- * (latest first, as `onevault rollback --to V000` does). Then it checks that V001's objects are
- * gone and that every removed row is in V001's new backup schema, deploys the same migrations
- * again and compares the copy with its state before the rollback. When a plain rollback is rejected
- * because other rows reference the system tenant, it runs again with `onevault.force_rollback`
- * on and the details say so.
+ * (latest first, as `onevault rollback --to V000` does). When a plain rollback is rejected because
+ * other rows depend on what it removes, it runs again with `onevault.force_rollback` on and the
+ * details say so. Then it checks that V001's objects are gone and that every removed row of V001
+ * is in V001's new backup schema. It brings the copy back as an operator would: each new backup
+ * schema whose tables and columns exist is restored before the migrations are deployed again, and
+ * the others after. Last, it compares the copy with its state before the rollback.
  */
 export const rollbackReadinessChecks: CheckGroup = {
   group: 'rollback readiness',
@@ -63,7 +73,7 @@ export const rollbackReadinessChecks: CheckGroup = {
     }
 
     const progress = (message: string): void => context.emit({ type: 'progress', message });
-    const outcome = await inScratchCopy(context, 'rollback readiness: roll V001 back and deploy it again', async (client) =>
+    const outcome = await inScratchCopy(context, 'rollback readiness: roll V001 back, deploy it again and restore its backups', async (client) =>
       rollBackAndRedeploy(client, await migrationsFrom(client, context.migrations, migration), context.signal, progress),
     );
     if (outcome.status === 'skipped') {
@@ -72,7 +82,7 @@ export const rollbackReadinessChecks: CheckGroup = {
     }
 
     const run = outcome.value;
-    const forcedNote = run.forcedBecause ? `The plain rollback was rejected (${run.forcedBecause}), so it ran again with onevault.force_rollback on, as onevault rollback --force does.` : undefined;
+    const forcedNote = run.forced.length > 0 ? `The plain rollback was rejected (${run.forced.join('; ')}), so it ran again with onevault.force_rollback on, as onevault rollback --force does.` : undefined;
     if (run.error !== undefined) {
       record(ROLLBACK_RUNS, { ...errorOutcome(run.error), status: 'FAILED', expected: 'the rollback to succeed', note: forcedNote });
       const notRun: CheckOutcome = { status: 'FAILED', found: 'not checked: the rollback failed', expected: 'a completed rollback' };
@@ -82,7 +92,7 @@ export const rollbackReadinessChecks: CheckGroup = {
 
     record(
       ROLLBACK_RUNS,
-      expectThat(run.versions.includes(migration.version), `rollback of ${listText([...run.versions])} succeeded in copy ${outcome.copy.database}${run.forcedBecause ? ' with force' : ''}`, `the rollback of ${migration.version} to succeed`, forcedNote),
+      expectThat(run.versions.includes(migration.version), `rollback of ${listText([...run.versions])} succeeded in copy ${outcome.copy.database}${run.forced.length > 0 ? ' with force' : ''}`, `the rollback of ${migration.version} to succeed`, forcedNote),
     );
     record(OBJECTS_GONE, expectThat(run.leftovers.length === 0, `left behind: ${listText(run.leftovers)}`, 'left behind: none (tenant, profiles, role, role profiles, function, indexes)'));
     record(
@@ -93,21 +103,41 @@ export const rollbackReadinessChecks: CheckGroup = {
         `one new ${V001_BACKUP_SCHEMA_PREFIX}* schema with every removed row of ${V001_ROWS.map((entry) => entry.table).join(', ')}`,
       ),
     );
+
+    const steps = restoreStepsText(run);
     if (run.redeployError !== undefined) {
-      record(REDEPLOY_RESTORES, { ...errorOutcome(run.redeployError), status: 'FAILED', expected: 'the redeploy to succeed' });
+      record(REDEPLOY_RESTORES, { ...errorOutcome(run.redeployError), status: 'FAILED', expected: 'the redeploy and the restore of every backup schema to succeed', note: steps });
       return;
     }
+    const incomplete = run.restores.filter((restore) => restore.notRestored > 0).map((restore) => `${restore.schema}: ${restore.notRestored} rows not restored`);
+    const differences = run.redeployDifferences.length === 0 ? 'no differences' : differencesText(run.redeployDifferences);
     record(
       REDEPLOY_RESTORES,
       expectThat(
-        run.redeployDifferences.length === 0,
-        run.redeployDifferences.length === 0 ? 'no differences' : differencesText(run.redeployDifferences),
+        run.redeployDifferences.length === 0 && incomplete.length === 0,
+        incomplete.length === 0 ? differences : `${differences}; ${incomplete.join('; ')}`,
         'no differences from the state before the rollback',
-        'Load dates, the migration log, the audit tables and the backup schemas are left out of the comparison.',
+        `${steps} Load dates, the migration log, the audit tables and the backup schemas are left out of the comparison.`,
       ),
     );
   },
 };
+
+/** States what was done after the rollback: which backups went back when, and what was deployed again. */
+function restoreStepsText(run: RollbackRun): string {
+  const toRedeploy = [...run.versions].reverse();
+  const before = run.restores.filter((restore) => restore.timing === 'before the redeploy').map(describeRestore);
+  const after = run.restores.filter((restore) => restore.timing === 'after the redeploy').map(describeRestore);
+  const restoreFailed = run.restores.some((restore) => restore.error !== undefined);
+  let redeploy = `redeployed ${listText(run.redeployed)}`;
+  if (run.redeployed.length < toRedeploy.length) {
+    redeploy = restoreFailed ? 'did not redeploy' : `${redeploy}, then the redeploy of ${toRedeploy[run.redeployed.length]} failed`;
+  }
+  const parts = [...before, redeploy, ...after];
+  if (run.restores.length === 0 && run.unrestorable.length === 0) parts.unshift('the rollback wrote no backup schema');
+  if (run.unrestorable.length > 0) parts.unshift(`left out ${run.unrestorable.join(', ')}, which onevault restore rejects`);
+  return `After the rollback: ${parts.join('; then ')}.`;
+}
 
 /** Returns `migration` and the applied migrations after it, in version order. */
 async function migrationsFrom(client: Client, migrations: readonly Migration[], migration: Migration): Promise<Migration[]> {
@@ -120,40 +150,74 @@ async function rollBackAndRedeploy(client: Client, migrations: readonly Migratio
   const before = await platformFingerprint(client);
   const schemasBefore = await listBackupSchemas(client);
   const rowsBefore = await snapshotV001Rows(client);
-  const empty = { versions, leftovers: [], backupComparison: [], backupSchemas: [], removedRowCount: 0, redeployDifferences: [] };
+  const empty = { versions, forced: [], leftovers: [], backupComparison: [], backupSchemas: [], removedRowCount: 0, restores: [], unrestorable: [], redeployed: [], redeployDifferences: [] };
 
-  let forcedBecause: string | undefined;
+  const forced: string[] = [];
   for (const migration of [...migrations].reverse()) {
     progress(`rolling back ${migration.version} ${migration.name}`);
     try {
       await runMigrationFile(client, migration, 'ROLLBACK', { mode: 'tool', signal });
     } catch (error) {
-      if (!isRejectedForDependentRows(error)) return { ...empty, forcedBecause, error };
-      forcedBecause = `${migration.version}: ${error instanceof Error ? error.message : String(error)}`;
-      progress(`rollback of ${migration.version} was rejected because other rows reference the system tenant; running it again with onevault.force_rollback on`);
+      if (!isRejectedForDependentRows(error)) return { ...empty, forced, error };
+      forced.push(`${migration.version}: ${error instanceof Error ? error.message : String(error)}`);
+      progress(`rollback of ${migration.version} was rejected because other rows depend on what it removes; running it again with onevault.force_rollback on`);
       try {
         await runMigrationFile(client, migration, 'ROLLBACK', { mode: 'tool', force: true, signal });
       } catch (forcedError) {
-        return { ...empty, forcedBecause, error: forcedError };
+        return { ...empty, forced, error: forcedError };
       }
     }
   }
 
   const leftovers = await findLeftovers(client);
-  const backupSchemas = (await listBackupSchemas(client)).filter((schema) => !schemasBefore.includes(schema) && schema.startsWith(V001_BACKUP_SCHEMA_PREFIX));
+  const newBackups = sortBackupsByVersion((await listBackupSchemas(client)).filter((schema) => !schemasBefore.includes(schema)));
+  const backupSchemas = newBackups.filter((schema) => schema.startsWith(V001_BACKUP_SCHEMA_PREFIX));
   const backupComparison = backupSchemas.length === 1 ? await compareBackup(client, backupSchemas[0], rowsBefore) : [];
   const removedRowCount = [...rowsBefore.values()].reduce((sum, rows) => sum + rows.length, 0);
-  const rolledBack = { versions, forcedBecause, leftovers, backupComparison, backupSchemas, removedRowCount };
+  const rolledBack = { versions, forced, leftovers, backupComparison, backupSchemas, removedRowCount };
 
+  // An operator restores a backup before the redeploy when its tables can take the rows already:
+  // the redeploy then finds V001's rows in place, instead of writing a second current satellite
+  // version beside the restored one. A backup whose tables or columns a later rollback removed
+  // can only go back once the redeploy has recreated them. A schema that onevault restore rejects
+  // is left out: if rows are missing because of it, the comparison shows them.
+  const restores: BackupRestoreOutcome[] = [];
+  const unrestorable: string[] = [];
+  const deferred: { schema: string; reason: string }[] = [];
+  for (const schema of newBackups) {
+    const plan = await planBackupRestore(client, schema);
+    if (plan.status === 'not restorable') {
+      unrestorable.push(`${schema} (${plan.reason})`);
+      continue;
+    }
+    if (plan.status === 'after the redeploy') {
+      deferred.push({ schema, reason: plan.reason });
+      continue;
+    }
+    progress(`restoring ${schema} before the redeploy`);
+    const outcome = await restoreBackupSchema(client, schema, 'before the redeploy', 'its tables and columns exist after the rollback');
+    restores.push(outcome);
+    if (outcome.error !== undefined) return { ...rolledBack, restores, unrestorable, redeployed: [], redeployError: outcome.error, redeployDifferences: [] };
+  }
+
+  const redeployed: string[] = [];
   for (const migration of migrations) {
     progress(`deploying ${migration.version} ${migration.name} again`);
     try {
       await runMigrationFile(client, migration, 'FORWARD', { mode: 'tool', signal });
     } catch (error) {
-      return { ...rolledBack, redeployError: error, redeployDifferences: [] };
+      return { ...rolledBack, restores, unrestorable, redeployed, redeployError: error, redeployDifferences: [] };
     }
+    redeployed.push(migration.version);
   }
-  return { ...rolledBack, redeployDifferences: platformDifferences(before, await platformFingerprint(client)) };
+
+  for (const { schema, reason } of deferred) {
+    progress(`restoring ${schema} after the redeploy`);
+    const outcome = await restoreBackupSchema(client, schema, 'after the redeploy', `${reason} after the rollback`);
+    restores.push(outcome);
+    if (outcome.error !== undefined) return { ...rolledBack, restores, unrestorable, redeployed, redeployError: outcome.error, redeployDifferences: [] };
+  }
+  return { ...rolledBack, restores, unrestorable, redeployed, redeployDifferences: platformDifferences(before, await platformFingerprint(client)) };
 }
 
 function isRejectedForDependentRows(error: unknown): boolean {
