@@ -10,7 +10,8 @@ import { runDeploymentTests } from '../deployment-tests/run-deployment-tests';
 import { SYSTEM_OPERATIONS } from '../deployment-tests/system-operations';
 import { checkHealth } from '../health/check-health';
 import type { HealthReport, HealthStatus } from '../health/health-report';
-import { FUNCTION_VALUE_QUERY, ROLE_PERMISSIONS_QUERY, SYSTEM_TENANT_QUERY } from '../health/read-system-objects';
+import { FUNCTION_VALUE_QUERY, ROLE_PERMISSIONS_QUERY, SYSTEM_PROFILE_QUERY, SYSTEM_TENANT_QUERY } from '../health/read-system-objects';
+import { API_PUBLIC_EXECUTE_QUERY, TENANT_TABLES_QUERY } from '../health/read-tenant-isolation';
 import { loadMigrations, type Migration } from '../migrations/catalog';
 import { readMigrationRuns } from '../migrations/history';
 import type { Checklist, ChecklistItem, ChecklistItemStatus, ChecklistSection, Evidence } from './checklist';
@@ -291,9 +292,10 @@ function manualValidationSection(health: HealthReport): ChecklistSection {
     title: 'Manual validation',
     items: [
       healthFinding(health, 'system tenant', 'System tenant row exists with the fixed key', SYSTEM_TENANT_QUERY),
+      healthFinding(health, 'system tenant profile', 'System tenant profile has the package values (name, SYSTEM, ACTIVE, active, 999 users)', SYSTEM_PROFILE_QUERY),
       healthFinding(health, 'system tenant function', 'Utility function returns the system tenant key', FUNCTION_VALUE_QUERY),
       healthFinding(health, 'system role permissions', 'System role has its six permissions', ROLE_PERMISSIONS_QUERY),
-      item('A person ran the validation queries and confirms the objects', 'open', [], 'Run the three queries above in psql or pgAdmin and compare the values.'),
+      item('A person ran the validation queries and confirms the objects', 'open', [], 'Run the four queries above in psql or pgAdmin and compare the values.'),
     ],
   };
 }
@@ -323,6 +325,9 @@ function healthSection(health: HealthReport): ChecklistSection {
       healthFinding(health, 'idle in transaction', 'No sessions idle in a transaction', 'pg_stat_activity'),
       healthFinding(health, 'connections', 'Connections well below max_connections', 'pg_stat_activity, max_connections'),
       healthFinding(health, 'last deployment', 'Last migration run succeeded', 'util.migration_log'),
+      healthFinding(health, 'row level security', 'Row level security enabled and forced on every tenant-scoped table', TENANT_TABLES_QUERY),
+      healthFinding(health, 'tenant isolation policies', 'Every tenant-scoped table has its isolation policy', TENANT_TABLES_QUERY),
+      healthFinding(health, 'api function privileges', 'No api function is executable by PUBLIC', API_PUBLIC_EXECUTE_QUERY),
       item('System health monitored for 24 hours', 'open', [], 'Run onevault health at intervals (it exits 3 when unhealthy) and keep the output.'),
       item('Tenant registration flows validated', 'open', [], 'Register a test tenant in a non-production environment and check that its raw and staging rows belong to the system tenant.'),
       item('Application integration checked', 'open', [], 'The applications that call util.get_system_operations_tenant_hk() work as before.'),

@@ -24,6 +24,25 @@ WHERE acl.grantee <> c.relowner
 GROUP BY acl.grantee, t.name
 ORDER BY 1`;
 
+/** Roles the application connects as; they reach platform data through api functions only. */
+export const APPLICATION_ROLES = ['onevault_app', 'app_user', 'onevault_system_operations'] as const;
+
+/** Schemas whose tables hold platform data, the migration log and the audit trail. */
+export const DATA_SCHEMAS = ['auth', 'raw', 'staging', 'audit', 'util'] as const;
+
+// Relations of every kind that carries privileges: tables, partitioned tables, views, materialized
+// views, foreign tables and sequences. The backup schemas of rollbacks are not among DATA_SCHEMAS.
+const OPEN_TABLE_GRANTS_SQL = `SELECT format('%s to %s on %I.%I', string_agg(acl.privilege_type, ', ' ORDER BY acl.privilege_type), CASE WHEN acl.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(acl.grantee) END, n.nspname, c.relname) AS grant_text
+FROM pg_catalog.pg_class AS c
+JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+CROSS JOIN LATERAL aclexplode(COALESCE(c.relacl, acldefault(CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::"char", c.relowner))) AS acl
+WHERE n.nspname = ANY ($1::text[])
+  AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+  AND acl.grantee <> c.relowner
+  AND (acl.grantee = 0 OR pg_get_userbyid(acl.grantee) = ANY ($2::text[]))
+GROUP BY acl.grantee, n.nspname, c.relname
+ORDER BY n.nspname, c.relname, 1`;
+
 const SECURITY_DEFINER_SQL = `SELECT format('%I.%I(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)) AS name,
        EXISTS (SELECT 1 FROM unnest(p.proconfig) AS setting WHERE setting LIKE 'search\\_path=%') AS pins_search_path
 FROM pg_catalog.pg_proc AS p
@@ -80,6 +99,17 @@ export const securityChecks: CheckGroup = groupOf('security', [
         `privileges of roles other than the owner: ${listText(rows.map((row) => row.grant_text))}`,
         'privileges of roles other than the owner: none',
         `Tables checked: ${PROTECTED_TABLES.join(', ')}. Applications reach them through api functions only.`,
+      );
+    },
+  },
+  {
+    name: 'no table grants to PUBLIC or application roles',
+    run: async (context) => {
+      const rows = (await context.client.query<{ grant_text: string }>(OPEN_TABLE_GRANTS_SQL, [DATA_SCHEMAS, APPLICATION_ROLES])).rows;
+      return expectEqual(
+        `grants: ${listText(rows.map((row) => row.grant_text))}`,
+        'grants: none',
+        `Relations checked: every table, view and sequence in ${DATA_SCHEMAS.join(', ')}. Grantees checked: PUBLIC, ${APPLICATION_ROLES.join(', ')}. Applications reach platform data through api functions only; REVOKE the grants listed.`,
       );
     },
   },

@@ -4,6 +4,7 @@ import { findDeployLockHolder } from '../lock/advisory-lock';
 import type { HealthReport } from './health-report';
 import { readActivity, type ActivityThresholds } from './read-activity';
 import { readSystemObjects } from './read-system-objects';
+import { readTenantIsolation } from './read-tenant-isolation';
 
 /** Default of `--lock-wait-limit`: a lock wait this long makes the database unhealthy. */
 export const DEFAULT_LOCK_WAIT_CRITICAL_MS = 30_000;
@@ -20,9 +21,11 @@ const HEALTH_STATEMENT_TIMEOUT_MS = 30_000;
 export type HealthOptions = Partial<ActivityThresholds>;
 
 /**
- * Checks the health of a deployed database: the System Operations tenant, its function and role,
- * the system indexes and their usage, blocked sessions, long-running queries, sessions idle in a
- * transaction, connection use and the latest migration run. Read-only; it never throws for an
+ * Checks the health of a deployed database. It reads the System Operations tenant and its profile,
+ * its function and role, and the system indexes and their usage. It checks row level security and
+ * isolation policies of the tenant-scoped tables, and EXECUTE of api functions by PUBLIC. It looks
+ * for blocked sessions, long-running queries and sessions idle in a transaction, and reads
+ * connection use and the latest migration run. Read-only; it never throws for an
  * unhealthy finding, only for a failed query. `healthy` is false when any finding is critical.
  */
 export async function checkHealth(client: ClientBase, options: HealthOptions = {}): Promise<HealthReport> {
@@ -39,16 +42,18 @@ export async function checkHealth(client: ClientBase, options: HealthOptions = {
 
   await setTimeouts(client, `${HEALTH_LOCK_TIMEOUT_MS}ms`, `${HEALTH_STATEMENT_TIMEOUT_MS}ms`);
   let objects: Awaited<ReturnType<typeof readSystemObjects>>;
+  let isolation: Awaited<ReturnType<typeof readTenantIsolation>>;
   let activity: Awaited<ReturnType<typeof readActivity>>;
   try {
     const deployLockHeld = (await findDeployLockHolder(client)) !== undefined;
     objects = await readSystemObjects(client, deployLockHeld);
+    isolation = await readTenantIsolation(client);
     activity = await readActivity(client, thresholds);
   } finally {
     await setTimeouts(client, server.lock_timeout, server.statement_timeout);
   }
 
-  const findings = [...objects.findings, ...activity.findings];
+  const findings = [...objects.findings, ...isolation, ...activity.findings];
   const reasons = findings.filter((finding) => finding.status === 'critical').map((finding) => `${finding.name}: ${finding.summary}`);
 
   return {

@@ -8,6 +8,11 @@ export const SYSTEM_TENANT_QUERY = `SELECT encode(tenant_hk, 'hex') AS tenant_hk
 FROM auth.tenant_h
 WHERE tenant_bk = 'SYSTEM_OPERATIONS'`;
 
+export const SYSTEM_PROFILE_QUERY = `SELECT tenant_name, tenant_type, tenant_status, is_active, max_users
+FROM auth.tenant_profile_s
+WHERE tenant_hk = decode('${SYSTEM_OPERATIONS.tenantHkHex}', 'hex')
+  AND load_end_date IS NULL`;
+
 export const FUNCTION_VALUE_QUERY = `SELECT encode(util.get_system_operations_tenant_hk(), 'hex') AS tenant_hk`;
 
 export const ROLE_PERMISSIONS_QUERY = `SELECT permissions
@@ -37,7 +42,7 @@ export interface SystemObjectsHealth {
 }
 
 /**
- * Runs the package's health queries (system tenant row, function value, role permissions), reads
+ * Runs the package's health queries (system tenant row and current profile, function value, role permissions), reads
  * the usage statistics of the system indexes and the latest migration log row. Read-only. A
  * missing table or function becomes a critical finding, not an error.
  */
@@ -45,6 +50,7 @@ export async function readSystemObjects(client: ClientBase, deployLockHeld: bool
   const findings: HealthFinding[] = [];
 
   const systemTenant = await guarded('system tenant', SYSTEM_TENANT_QUERY, findings, null, () => readSystemTenant(client, findings));
+  await guarded('system tenant profile', SYSTEM_PROFILE_QUERY, findings, null, () => readSystemProfile(client, findings));
   const functionValue = await guarded('system tenant function', FUNCTION_VALUE_QUERY, findings, null, () => readFunctionValue(client, findings));
   const rolePermissions = await guarded('system role permissions', ROLE_PERMISSIONS_QUERY, findings, null, () => readRolePermissions(client, findings));
   const indexUsage = await guarded('system indexes', INDEX_USAGE_QUERY, findings, [], () => readIndexUsage(client, findings));
@@ -92,6 +98,43 @@ async function readSystemTenant(client: ClientBase, findings: HealthFinding[]): 
 
   findings.push({ name: 'system tenant', status: 'ok', summary: `tenant_hk ${rows[0].tenant_hk}, loaded ${rows[0].load_date.toISOString()}`, query: SYSTEM_TENANT_QUERY });
   return { tenantHk: rows[0].tenant_hk, tenantBk: rows[0].tenant_bk, loadDate: rows[0].load_date };
+}
+
+/** Compares the current profile of the system tenant with the values V001 writes; any other value is critical. */
+async function readSystemProfile(client: ClientBase, findings: HealthFinding[]): Promise<null> {
+  const name = 'system tenant profile';
+  if ((await existingRelations(client, ['auth.tenant_profile_s'])).size === 0) {
+    findings.push({ name, status: 'critical', summary: 'table auth.tenant_profile_s does not exist', query: SYSTEM_PROFILE_QUERY });
+    return null;
+  }
+
+  const rows = (await client.query<{ tenant_name: string; tenant_type: string; tenant_status: string; is_active: boolean; max_users: number }>(SYSTEM_PROFILE_QUERY)).rows;
+  if (rows.length !== 1) {
+    findings.push({ name, status: 'critical', summary: `found ${rows.length} current profiles of the system tenant; expected 1`, query: SYSTEM_PROFILE_QUERY });
+    return null;
+  }
+
+  const profile = rows[0];
+  const expected = {
+    tenant_name: SYSTEM_OPERATIONS.tenantName,
+    tenant_type: SYSTEM_OPERATIONS.tenantType,
+    tenant_status: SYSTEM_OPERATIONS.tenantStatus,
+    is_active: true,
+    max_users: SYSTEM_OPERATIONS.maxUsers,
+  } as const;
+  const wrong = (Object.keys(expected) as (keyof typeof expected)[])
+    .filter((column) => profile[column] !== expected[column])
+    .map((column) => `${column} ${JSON.stringify(profile[column])} (expected ${JSON.stringify(expected[column])})`);
+  findings.push({
+    name,
+    status: wrong.length === 0 ? 'ok' : 'critical',
+    summary:
+      wrong.length === 0
+        ? `${profile.tenant_name}, ${profile.tenant_type}, ${profile.tenant_status}, active, ${profile.max_users} users`
+        : `${wrong.join(', ')}; the profile differs from the one V001 writes, so it was changed outside the migrations (onevault deploy --reapply writes the expected version)`,
+    query: SYSTEM_PROFILE_QUERY,
+  });
+  return null;
 }
 
 async function readFunctionValue(client: ClientBase, findings: HealthFinding[]): Promise<string | null> {

@@ -88,6 +88,7 @@ const BREAKAGES: readonly Breakage[] = [
   { check: 'exactly one system tenant', group: 'security', breakIt: (c) => insertTenant(c, 'SECOND_SYSTEM', 'SYSTEM'), found: /SECOND_SYSTEM/ },
   { check: 'function grants only to application roles', group: 'security', breakIt: (c) => q(c, 'GRANT EXECUTE ON FUNCTION util.get_system_operations_tenant_hk() TO PUBLIC'), found: /EXECUTE to PUBLIC/ },
   { check: 'no grants on tenant and role tables', group: 'security', breakIt: (c) => q(c, 'GRANT SELECT ON auth.tenant_profile_s TO PUBLIC'), found: /PUBLIC on auth\.tenant_profile_s/ },
+  { check: 'no table grants to PUBLIC or application roles', group: 'security', breakIt: (c) => q(c, 'GRANT SELECT ON auth.user_auth_s TO PUBLIC'), found: /found: grants: \[SELECT to PUBLIC on auth\.user_auth_s\]/ },
   {
     check: 'security definer functions pin search_path',
     group: 'security',
@@ -162,6 +163,36 @@ describe('deployment checks', () => {
       async (url) => {
         const report = await runSuite(url, { groups: ['security'] });
         assertStatus(report, 'no api function executable by PUBLIC', 'PASSED');
+      },
+    );
+  });
+
+  test('table grant to application role fails', async () => {
+    await template.withBrokenCopy(
+      'dt_app_grant',
+      async (client) => {
+        await client.query('GRANT INSERT, UPDATE ON raw.tenant_registration_r TO onevault_app');
+        await client.query('GRANT USAGE ON SEQUENCE util.migration_log_migration_log_id_seq TO onevault_system_operations');
+      },
+      async (url) => {
+        const report = await runSuite(url, { groups: ['security'] });
+        const found = assertStatus(report, 'no table grants to PUBLIC or application roles', 'FAILED').found;
+        assert.match(found, /INSERT, UPDATE to onevault_app on raw\.tenant_registration_r/);
+        assert.match(found, /USAGE to onevault_system_operations on util\.migration_log_migration_log_id_seq/);
+      },
+    );
+  });
+
+  test('revoked table grant passes', async () => {
+    await template.withBrokenCopy(
+      'dt_grant_revoked',
+      async (client) => {
+        await client.query('GRANT SELECT ON auth.user_auth_s TO PUBLIC');
+        await client.query('REVOKE SELECT ON auth.user_auth_s FROM PUBLIC');
+      },
+      async (url) => {
+        const report = await runSuite(url, { groups: ['security'] });
+        assertStatus(report, 'no table grants to PUBLIC or application roles', 'PASSED');
       },
     );
   });

@@ -212,4 +212,98 @@ describe('health', () => {
       assert.match(result.stderr, /index auth\.idx_tenant_profile_s_system_active: missing/);
     });
   });
+  describe('system profile and tenant isolation', () => {
+    const SYSTEM_PROFILE = `tenant_hk = decode(repeat('00', 31) || '01', 'hex') AND load_end_date IS NULL`;
+    const NEW_FINDINGS = ['system tenant profile', 'row level security', 'tenant isolation policies', 'api function privileges'] as const;
+
+    test('deployed database passes new checks', async () => {
+      await template.withCopy('health_iso_ok', async (client) => {
+        const report = await checkHealth(client);
+        for (const name of NEW_FINDINGS) assert.equal(findingOf(report, name).status, 'ok', `${name}: ${findingOf(report, name).summary}`);
+        assert.match(findingOf(report, 'row level security').summary, /enabled and forced on all \d+ tenant-scoped tables/);
+      });
+    });
+
+    test('tampered system profile is critical', async () => {
+      await template.withCopy('health_profile', async (client) => {
+        await client.query(`UPDATE auth.tenant_profile_s SET tenant_name = 'Hacked', max_users = 1, tenant_status = 'SUSPENDED', is_active = false WHERE ${SYSTEM_PROFILE}`);
+        const report = await checkHealth(client);
+        assert.equal(report.healthy, false);
+        const finding = findingOf(report, 'system tenant profile');
+        assert.equal(finding.status, 'critical');
+        assert.match(finding.summary, /tenant_name "Hacked" \(expected "System Operations Tenant"\)/);
+        assert.match(finding.summary, /tenant_status "SUSPENDED"/);
+        assert.match(finding.summary, /is_active false/);
+        assert.match(finding.summary, /max_users 1 \(expected 999\)/);
+      });
+    });
+
+    test('wrong profile type is critical', async () => {
+      await template.withCopy('health_type', async (client) => {
+        await client.query(`UPDATE auth.tenant_profile_s SET tenant_type = 'BUSINESS' WHERE ${SYSTEM_PROFILE}`);
+        const report = await checkHealth(client);
+        assert.equal(report.healthy, false);
+        assert.match(findingOf(report, 'system tenant profile').summary, /tenant_type "BUSINESS" \(expected "SYSTEM"\)/);
+      });
+    });
+
+    test('disabled row level security is critical', async () => {
+      await template.withCopy('health_rls_off', async (client) => {
+        await client.query('ALTER TABLE auth.user_auth_s DISABLE ROW LEVEL SECURITY');
+        const report = await checkHealth(client);
+        assert.equal(report.healthy, false);
+        assert.equal(findingOf(report, 'row level security').status, 'critical');
+        assert.match(findingOf(report, 'row level security').summary, /disabled on auth\.user_auth_s/);
+      });
+    });
+
+    test('unforced row level security is critical', async () => {
+      await template.withCopy('health_rls_noforce', async (client) => {
+        await client.query('ALTER TABLE raw.tenant_registration_r NO FORCE ROW LEVEL SECURITY');
+        const report = await checkHealth(client);
+        assert.equal(report.healthy, false);
+        assert.match(findingOf(report, 'row level security').summary, /not forced on raw\.tenant_registration_r/);
+      });
+    });
+
+    test('missing isolation policy is critical', async () => {
+      await template.withCopy('health_policy', async (client) => {
+        await client.query('DROP POLICY onevault_tenant_isolation ON auth.user_h');
+        const report = await checkHealth(client);
+        assert.equal(report.healthy, false);
+        assert.equal(findingOf(report, 'tenant isolation policies').status, 'critical');
+        assert.match(findingOf(report, 'tenant isolation policies').summary, /missing on auth\.user_h;/);
+        assert.equal(findingOf(report, 'row level security').status, 'ok');
+      });
+    });
+
+    test('public api function is critical', async () => {
+      await template.withCopy('health_api', async (client) => {
+        await client.query('GRANT EXECUTE ON FUNCTION api.tenant_list(jsonb) TO PUBLIC');
+        const report = await checkHealth(client);
+        assert.equal(report.healthy, false);
+        assert.equal(findingOf(report, 'api function privileges').status, 'critical');
+        assert.match(findingOf(report, 'api function privileges').summary, /executable by PUBLIC: api\.tenant_list\(/);
+      });
+    });
+
+    test('isolation is not checked before V002', async () => {
+      await template.withCopy('health_before_v002', async (client) => {
+        await client.query(`DELETE FROM util.migration_log WHERE version = 'V002'`);
+        await client.query('ALTER TABLE auth.user_auth_s DISABLE ROW LEVEL SECURITY');
+        const report = await checkHealth(client);
+        assert.equal(findingOf(report, 'row level security').status, 'ok');
+        assert.match(findingOf(report, 'row level security').summary, /V002 is not applied/);
+      });
+    });
+
+    test('CLI exits 3 for disabled isolation', async () => {
+      await template.withCopy('health_cli_rls', async (client, url) => {
+        await client.query('ALTER TABLE auth.user_auth_s DISABLE ROW LEVEL SECURITY');
+        const result = await runCli(['--database-url', url, 'health']);
+        assert.equal(result.code, 3, result.stderr);
+        assert.match(result.stderr, /row level security: disabled on auth\.user_auth_s/);
+      });
+    });
+  });
 });
