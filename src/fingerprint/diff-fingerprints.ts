@@ -51,6 +51,7 @@ const KIND_ORDER: readonly (ObjectKind | 'rows')[] = [
   'extension',
   'schema',
   'default privileges',
+  'database settings',
   'type',
   'sequence',
   'table',

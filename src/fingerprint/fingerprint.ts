@@ -21,7 +21,8 @@ export type ObjectKind =
   | 'window function'
   | 'type'
   | 'extension'
-  | 'default privileges';
+  | 'default privileges'
+  | 'database settings';
 
 /** Value of one compared property. Arrays are sorted unless their order has a meaning (enum labels). */
 export type AttributeValue = string | number | boolean | null | readonly string[];

@@ -261,10 +261,24 @@ FROM pg_default_acl AS d
 LEFT JOIN pg_namespace AS n ON n.oid = d.defaclnamespace
 WHERE d.defaclnamespace = 0 OR n.nspname = ANY ($1::text[])`;
 
+// Settings that ALTER DATABASE ... SET (setrole 0) and ALTER ROLE ... IN DATABASE ... SET store for
+// the current database. Settings of a role for every database (setdatabase 0) belong to the
+// cluster and are left out, like roles.
+const DATABASE_SETTINGS_SQL = `
+SELECT
+  CASE WHEN s.setrole = 0 THEN 'for all roles' ELSE format('for role %I', coalesce(r.rolname::text, s.setrole::text)) END AS name,
+  NULL::text AS schema,
+  ARRAY(SELECT setting FROM unnest(s.setconfig) AS setting ORDER BY 1) AS settings
+FROM pg_db_role_setting AS s
+JOIN pg_database AS d ON d.oid = s.setdatabase
+LEFT JOIN pg_roles AS r ON r.oid = s.setrole
+WHERE d.datname = current_database()`;
+
 type Row = Record<string, unknown>;
 
 /**
- * Reads the catalog objects of the given schemas, plus extensions and default privileges.
+ * Reads the catalog objects of the given schemas, plus extensions, default privileges and the
+ * settings stored for the current database (`pg_db_role_setting`).
  * Throws the driver's error when a query fails. All queries travel as one simple-protocol query,
  * so the read costs one round trip. Its statements still take their own snapshots, so the result
  * is consistent only while no other session changes the schema.
@@ -282,6 +296,7 @@ export async function readCatalog(client: ClientBase, schemas: readonly string[]
     typeRows,
     extensionRows,
     defaultPrivilegeRows,
+    databaseSettingRows,
   ] = await runCatalogQueries(client, schemas, [
     SCHEMAS_SQL,
     RELATIONS_SQL,
@@ -294,6 +309,7 @@ export async function readCatalog(client: ClientBase, schemas: readonly string[]
     TYPES_SQL,
     EXTENSIONS_SQL,
     DEFAULT_PRIVILEGES_SQL,
+    DATABASE_SETTINGS_SQL,
   ]);
 
   const objects: CatalogObject[] = [];
@@ -396,6 +412,10 @@ export async function readCatalog(client: ClientBase, schemas: readonly string[]
 
   for (const row of defaultPrivilegeRows) {
     objects.push(objectOf('default privileges', row, null, { acl: row.acl }));
+  }
+
+  for (const row of databaseSettingRows) {
+    objects.push(objectOf('database settings', row, null, { settings: row.settings }));
   }
 
   return objects;

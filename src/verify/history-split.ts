@@ -13,14 +13,16 @@ export const BACKUP_SCHEMAS: readonly string[] = ['onevault_backup_*'];
 
 /** Differences between two states, split into those the proof counts and those it only reports. */
 export interface StateComparison {
+  /** Differences from the expected state, and rows removed from history tables; any one fails the step. */
   readonly differences: readonly FingerprintDifference[];
   /** Changes to history (migration log, audit rows, backup schemas, extensions), reported but never failing. */
   readonly informational: readonly FingerprintDifference[];
 }
 
 /**
- * Compares two fingerprints the way `onevault verify` does. Set aside, and reported as
- * informational:
+ * Compares two fingerprints the way `onevault verify` does. With `beforeStep`, the state before
+ * the step that produced `actual`, rows that the step removed from history tables count as
+ * differences too (see `findHistoryRemovals`). Set aside, and reported as informational:
  * - `util.migration_log` entirely, and the rows of `audit.*` tables, because every run adds to them;
  * - schemas named `onevault_backup_*`, which a rollback creates on purpose;
  * - a schema whose only contents are set aside, such as `util` holding only the migration log
@@ -28,14 +30,41 @@ export interface StateComparison {
  * - extensions, because a rollback cannot tell whether an extension was installed by its
  *   migration or before it, and dropping a shared extension would break other objects.
  */
-export function compareStates(expected: Fingerprint, actual: Fingerprint): StateComparison {
+export function compareStates(expected: Fingerprint | undefined, actual: Fingerprint, beforeStep?: Fingerprint): StateComparison {
+  const removals = beforeStep === undefined ? [] : findHistoryRemovals(beforeStep, actual);
+  if (expected === undefined) return { differences: removals, informational: [] };
+
   const expectedParts = splitFingerprint(expected);
   const actualParts = splitFingerprint(actual);
-
   return {
-    differences: diffFingerprints(expectedParts.compared, actualParts.compared),
+    differences: [...diffFingerprints(expectedParts.compared, actualParts.compared), ...removals],
     informational: diffFingerprints(expectedParts.history, actualParts.history),
   };
+}
+
+/**
+ * Lists the rows that one step removed from history, as one `rows` difference per history table
+ * (`util.migration_log`, `audit.*`) that exists before and after the step. A table lost rows when
+ * its count went down or, for a table small enough to list, when a row text is gone. History may
+ * only grow, so any such difference fails the step. Dropping a whole table is left to the catalog
+ * comparison, because the rollback of the migration that created the table drops it on purpose.
+ */
+export function findHistoryRemovals(beforeStep: Fingerprint, afterStep: Fingerprint): FingerprintDifference[] {
+  const before = splitFingerprint(beforeStep).history;
+  const after = splitFingerprint(afterStep).history;
+  const historyTablesOnly = (fingerprint: Fingerprint): Fingerprint => ({
+    ...fingerprint,
+    objects: {},
+    tableRows: Object.fromEntries(Object.entries(fingerprint.tableRows).filter(([, rows]) => !isBackupSchema(rows.schema))),
+  });
+
+  // NOTE: a table of SMALL_TABLE_ROW_LIMIT rows or more keeps no row texts, so a rewritten row that
+  // leaves the count unchanged is not caught there.
+  return diffFingerprints(historyTablesOnly(before), historyTablesOnly(after)).filter((difference) => {
+    const rows = difference.rows;
+    if (difference.kind !== 'rows' || rows === undefined) return false;
+    return rows.countAfter < rows.countBefore || (rows.removed !== null && rows.removed.length > 0);
+  });
 }
 
 interface FingerprintParts {

@@ -37,9 +37,9 @@ export interface StepResult {
   readonly step: VerifyStep;
   readonly status: ProofStatus;
   readonly durationMs: number;
-  /** Differences from the expected state; any one fails the step. */
+  /** Differences from the expected state, and rows the step removed from history tables; any one fails the step. */
   readonly differences: readonly FingerprintDifference[];
-  /** Changes to history tables, backup schemas and extensions, which never fail a step. */
+  /** Other changes to history tables, backup schemas and extensions, which never fail a step. */
   readonly informational: readonly FingerprintDifference[];
   /** Error of the migration file, when it failed to run. */
   readonly error?: OnevaultError;
@@ -92,7 +92,8 @@ export interface VerifyOptions {
  * Proves each migration from `from` to `to` idempotent and rollback-ready in a throwaway database
  * on the same server, never in the target database. For each migration it runs the steps of
  * `VerifyStep` and compares fingerprints; `compareStates` lists the changes that only count as
- * informational.
+ * informational. History may only grow: a step that removes rows from `util.migration_log` or an
+ * `audit.*` table fails.
  *
  * Returns a report whose status is FAILED when a step failed. The first failed migration stops
  * the proof, and later ones are NOT RUN because they would start from an unexpected state. Throws for faults found before the proof (bad folder, unknown version), when a
@@ -216,6 +217,7 @@ async function proveMigration(context: ProofContext, migration: Migration, start
   const references: ReferenceStates = { beforeDeploy: startState ?? (await context.timer.take(context.client)) };
   const steps: StepResult[] = [];
   let finalState: Fingerprint | undefined;
+  let previousState: Fingerprint | undefined = references.beforeDeploy;
 
   for (const step of VERIFY_STEPS) {
     // A file that failed to run leaves the database as it was, but the later steps expect its
@@ -227,8 +229,9 @@ async function proveMigration(context: ProofContext, migration: Migration, start
 
     throwIfAborted(context.options.signal, migration);
     context.progress({ type: 'step-start', version: migration.version, name: migration.name, step });
-    const { result, state } = await runStep(context, migration, step, references);
+    const { result, state } = await runStep(context, migration, step, references, previousState);
     finalState = state;
+    previousState = state;
     steps.push(result);
     context.progress({ type: 'step-done', version: migration.version, name: migration.name, result });
   }
@@ -243,6 +246,7 @@ async function runStep(
   migration: Migration,
   step: VerifyStep,
   references: ReferenceStates,
+  beforeStep: Fingerprint | undefined,
 ): Promise<{ readonly result: StepResult; readonly state?: Fingerprint }> {
   const plan = STEP_PLAN[step];
   const started = Date.now();
@@ -259,7 +263,7 @@ async function runStep(
   if (plan.records !== undefined) references[plan.records] = state;
 
   const expected = plan.expected === null ? undefined : references[plan.expected];
-  const comparison = expected === undefined ? { differences: [], informational: [] } : compareStates(expected, state);
+  const comparison = compareStates(expected, state, beforeStep);
   const result: StepResult = {
     step,
     status: comparison.differences.length === 0 ? 'PASSED' : 'FAILED',

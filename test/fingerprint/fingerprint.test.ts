@@ -165,6 +165,25 @@ describe('takeFingerprint', () => {
     });
   });
 
+  it('sees database settings', async () => {
+    await withPlatformSlice(async (client) => {
+      const database = (await client.query<{ name: string }>('SELECT current_database() AS name')).rows[0].name;
+      const added = await differencesAfter(
+        client,
+        `ALTER DATABASE "${database}" SET work_mem = '64MB'; ALTER ROLE CURRENT_USER IN DATABASE "${database}" SET statement_timeout = '5s'`,
+      );
+      const user = (await client.query<{ name: string }>('SELECT current_user AS name')).rows[0].name;
+      assert.equal(formatDifferences(added), `+ database settings for all roles\n+ database settings for role ${user}`);
+
+      const changed = await differencesAfter(client, `ALTER DATABASE "${database}" SET work_mem = '32MB'`);
+      assert.equal(formatDifferences(changed), '~ database settings for all roles: settings +[work_mem=32MB] -[work_mem=64MB]');
+
+      const reset = await differencesAfter(client, `ALTER DATABASE "${database}" RESET ALL; ALTER ROLE CURRENT_USER IN DATABASE "${database}" RESET ALL`);
+      assert.equal(reset.length, 2);
+      assert.ok(reset.every((difference) => difference.change === 'removed' && difference.kind === 'database settings'));
+    });
+  });
+
   it('sees a changed policy', async () => {
     await withPlatformSlice(async (client) => {
       const differences = await differencesAfter(client, 'ALTER POLICY tenant_isolation ON auth.tenant_h USING (true)');

@@ -124,6 +124,49 @@ describe('verifyMigrations', () => {
     assert.match(formatDifferences(rollback.differences), /"tenant_bk":"SYSTEM_OPERATIONS"/);
   });
 
+  it('catches a rollback that wipes the audit trail', async () => {
+    const report = await verify({ migrationsDir: fixture('rollback-wipes-audit') });
+
+    assert.equal(report.status, 'FAILED');
+    assert.equal(proofOf(report, 'V000').status, 'PASSED', firstFailure(proofOf(report, 'V000')));
+    const proof = proofOf(report, 'V001');
+    assert.equal(stepOf(proof, 'redeploy as psql').status, 'PASSED', firstFailure(proof));
+    const rollback = stepOf(proof, 'rollback');
+    assert.equal(rollback.status, 'FAILED');
+    // Before the rollback: V000's event and one per deploy of V001 (deploy, redeploy, psql run).
+    assert.equal(formatDifferences(rollback.differences).split('\n')[0], '~ table audit.event_r rows: 4 → 0 (-4)');
+    assert.match(formatDifferences(rollback.differences), /"action":"DEPLOY V001"/);
+  });
+
+  it('catches a rollback that trims the migration log', async () => {
+    const report = await verify({ migrationsDir: fixture('rollback-trims-migration-log') });
+
+    const rollback = stepOf(proofOf(report, 'V001'), 'rollback');
+    assert.equal(rollback.status, 'FAILED');
+    const differences = formatDifferences(rollback.differences);
+    assert.match(differences, /^~ table util\.migration_log rows: \d+ → \d+ \(\+1 -2\)$/m);
+    assert.match(differences, /"version":"V001","name":"tenant_note","direction":"FORWARD"/);
+  });
+
+  it('passes history that only grows', async () => {
+    const report = await verify({ migrationsDir: fixture('passing-with-history') });
+
+    for (const proof of report.migrations) {
+      for (const result of proof.steps) assert.equal(result.differences.length, 0, `${proof.version} ${result.step}: ${formatDifferences(result.differences)}`);
+    }
+  });
+
+  it('catches a forgotten database setting', async () => {
+    const report = await verify({ migrationsDir: fixture('forward-sets-database-setting') });
+
+    const proof = proofOf(report, 'V001');
+    assert.equal(stepOf(proof, 'deploy').status, 'PASSED');
+    assert.equal(stepOf(proof, 'redeploy').status, 'PASSED', firstFailure(proof));
+    const rollback = stepOf(proof, 'rollback');
+    assert.equal(rollback.status, 'FAILED');
+    assert.equal(formatDifferences(rollback.differences), '+ database settings for all roles');
+  });
+
   it('catches a rollback that leaves a function', async () => {
     const report = await verify({ migrationsDir: fixture('rollback-leaves-function') });
 
