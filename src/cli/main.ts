@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander';
 
-import { OnevaultError } from '../errors';
+import { OnevaultError, postgresFieldsOf } from '../errors';
 import { registerCommands } from './commands';
 import { printError } from './commands/report-error';
 import { defaultMigrationsDir } from './context';
@@ -23,7 +23,7 @@ export function buildProgram(argv?: readonly string[]): Command {
     .option('--migrations <dir>', 'folder of the migration files; default: ./migrations when it exists, else the platform migrations of the package', defaultMigrationsDir())
     .option('--create-database', 'create the target database when it does not exist')
     .option('--json', 'print the result as JSON on stdout')
-    .showHelpAfterError()
+    .showHelpAfterError('(add --help for the options and an example)')
     .exitOverride()
     .addHelpText(
       'after',
@@ -70,15 +70,39 @@ export async function main(argv: readonly string[]): Promise<void> {
 function handleError(error: unknown, json: boolean): number {
   if (error instanceof CommanderError) {
     if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return EXIT_OK;
+    // Commander has printed its message to stderr already, and JSON callers get it on stdout too.
+    if (json) printErrorJson(new OnevaultError('INVALID_ARGUMENT', error.message.replace(/^error: /, ''), { hint: 'Run onevault --help, or onevault COMMAND --help, for the options.' }));
     return EXIT_USAGE;
   }
-  if (error instanceof OnevaultError) {
-    if (json) process.stdout.write(`${JSON.stringify({ error }, jsonReplacer, 2)}\n`);
-    else printError(error);
-    return exitCodeFor(error.code);
+
+  const onevaultError = error instanceof OnevaultError ? error : wrapUnexpected(error);
+  if (json) printErrorJson(onevaultError);
+  else printError(onevaultError);
+  if (onevaultError.code === 'INTERNAL_ERROR' && !json && error instanceof Error && error.stack) {
+    process.stderr.write(`${error.stack}\n`);
   }
-  process.stderr.write(`error INTERNAL_ERROR: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
-  return EXIT_FAILURE;
+  return exitCodeFor(onevaultError.code);
+}
+
+/** Turns an error that no layer wrapped into an `OnevaultError`, keeping PostgreSQL's fields. */
+function wrapUnexpected(error: unknown): OnevaultError {
+  const fields = postgresFieldsOf(error);
+  const message = error instanceof Error ? error.message : String(error);
+  if (fields?.sqlstate === '42501') {
+    return new OnevaultError('INSUFFICIENT_PRIVILEGE', `The database user lacks a privilege: ${message}.`, {
+      hint: 'Run the command as the database owner, or grant the privilege named above (for example GRANT SELECT ON util.migration_log TO the user).',
+      cause: error,
+      postgres: fields,
+    });
+  }
+  if (fields) {
+    return new OnevaultError('INTERNAL_ERROR', `The server reported an unexpected error (SQLSTATE ${fields.sqlstate}): ${message}.`, { cause: error, postgres: fields });
+  }
+  return new OnevaultError('INTERNAL_ERROR', message, { cause: error });
+}
+
+function printErrorJson(error: OnevaultError): void {
+  process.stdout.write(`${JSON.stringify({ error }, jsonReplacer, 2)}\n`);
 }
 
 function readVersion(): string {

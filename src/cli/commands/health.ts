@@ -16,7 +16,7 @@ interface HealthCommandOptions {
 export function registerHealthCommand(program: Command): Command {
   return program
     .command('health')
-    .description('check the system tenant, its function, role and indexes, locks, sessions, connections and the last deployment; exit 3 when unhealthy')
+    .description('check the system tenant and its profile, function, role and indexes, row level security and api grants, locks, sessions, connections and the last deployment; exit 3 when unhealthy')
     .option('--lock-wait-limit <duration>', 'a session blocked this long by a lock makes the database unhealthy (ms, or with s/min)', `${DEFAULT_LOCK_WAIT_CRITICAL_MS / 1000}s`)
     .option('--long-query-limit <duration>', 'report active queries running this long (ms, or with s/min)', `${DEFAULT_LONG_RUNNING_QUERY_MS / 60_000}min`)
     .option('--idle-in-transaction-limit <duration>', 'report sessions idle in a transaction this long (ms, or with s/min)', `${DEFAULT_IDLE_IN_TRANSACTION_MS / 1000}s`)
