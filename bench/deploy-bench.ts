@@ -9,9 +9,11 @@ import { cliEnvironment, expectSuccess, runCli, runProgram } from './run-program
 import { writeSqitchProject } from './sqitch-project';
 import { elapsedMs, pairwiseRatios, rotate } from './statistics';
 
-type DeployTool = 'onevault' | 'onevault library' | 'psql' | 'sqitch' | 'baseline onevault';
+type DeployTool = 'onevault' | 'onevault library' | 'psql' | 'sqitch' | 'node start' | 'baseline onevault';
 
-const TOOLS: readonly DeployTool[] = ['onevault', 'onevault library', 'psql', 'sqitch'];
+// `node start` deploys nothing: it times `node -e 0`, the part of the CLI's time that is Node's own
+// process start, in the same rotation.
+const TOOLS: readonly DeployTool[] = ['onevault', 'onevault library', 'psql', 'sqitch', 'node start'];
 
 /**
  * Benchmark 1: every migration into a fresh database with the onevault CLI, with one psql process
@@ -31,15 +33,22 @@ async function runDeployBenchmark(context: BenchContext): Promise<BenchmarkResul
   const tools: readonly DeployTool[] = context.baselineRoot === undefined ? TOOLS : [...TOOLS, 'baseline onevault'];
   const samples = new Map<DeployTool, number[]>(tools.map((tool) => [tool, []]));
   const peakRss: number[] = [];
+  const cliCpuMs: number[] = [];
+  const baselineCliCpuMs: number[] = [];
 
   try {
     for (let run = 0; run < context.runs; run += 1) {
       for (const tool of rotate(tools, run)) {
+        if (tool === 'node start') {
+          samples.get(tool)?.push(expectSuccess(await runProgram(process.execPath, ['-e', '0']), 'node -e 0').wallMs);
+          continue;
+        }
         const database = await context.server.createDatabase(`deploy_${tool.replace(' ', '_')}`);
         try {
           const measured = await deployWith(tool, context, database, migrations, sqitchDir);
           samples.get(tool)?.push(measured.wallMs);
           if (measured.peakRssMiB !== undefined && tool === 'onevault') peakRss.push(measured.peakRssMiB);
+          if (measured.cpuMs !== undefined) (tool === 'onevault' ? cliCpuMs : baselineCliCpuMs).push(measured.cpuMs);
           await checkDeployed(context, database, migrations);
         } finally {
           await context.server.dropDatabase(database);
@@ -55,6 +64,7 @@ async function runDeployBenchmark(context: BenchContext): Promise<BenchmarkResul
   const library = samples.get('onevault library') ?? [];
   const psql = samples.get('psql') ?? [];
   const sqitch = samples.get('sqitch') ?? [];
+  const nodeStart = samples.get('node start') ?? [];
   const versions = migrations.map((migration) => migration.version).join(', ');
   const baseline = samples.get('baseline onevault') ?? [];
   const baselineFigures =
@@ -64,6 +74,8 @@ async function runDeployBenchmark(context: BenchContext): Promise<BenchmarkResul
           makeFigure('deploy', 'baseline onevault deploy (CLI process)', 'ms', baseline),
           makeFigure('deploy', 'baseline onevault CLI / psql', 'x', pairwiseRatios(baseline, psql)),
           makeFigure('deploy', 'onevault CLI / baseline CLI', 'x', pairwiseRatios(onevault, baseline)),
+          makeFigure('deploy', 'baseline CLI process CPU time', 'ms', baselineCliCpuMs),
+          makeFigure('deploy', 'CLI CPU time / baseline CLI CPU time', 'x', pairwiseRatios(cliCpuMs, baselineCliCpuMs)),
         ];
   return {
     id: 'deploy',
@@ -77,6 +89,9 @@ async function runDeployBenchmark(context: BenchContext): Promise<BenchmarkResul
       makeFigure('deploy', 'onevault CLI / sqitch', 'x', pairwiseRatios(onevault, sqitch), { target: { kind: 'at most', value: 0.5 } }),
       makeFigure('deploy', 'sqitch / psql', 'x', pairwiseRatios(sqitch, psql)),
       makeFigure('deploy', 'onevault library / psql', 'x', pairwiseRatios(library, psql)),
+      makeFigure('deploy', 'onevault CLI minus library call', 'ms', onevault.map((ms, index) => ms - library[index])),
+      makeFigure('deploy', 'node -e 0 (Node process start)', 'ms', nodeStart),
+      makeFigure('deploy', 'onevault CLI process CPU time', 'ms', cliCpuMs),
       makeFigure('deploy', 'onevault deploy peak RSS', 'MiB', peakRss),
       ...baselineFigures,
     ],
@@ -95,6 +110,7 @@ async function runDeployBenchmark(context: BenchContext): Promise<BenchmarkResul
 interface DeployMeasurement {
   readonly wallMs: number;
   readonly peakRssMiB?: number;
+  readonly cpuMs?: number;
 }
 
 async function deployWith(tool: DeployTool, context: BenchContext, database: string, migrations: readonly Migration[], sqitchDir: string): Promise<DeployMeasurement> {
@@ -105,7 +121,7 @@ async function deployWith(tool: DeployTool, context: BenchContext, database: str
       const root = tool === 'onevault' ? context.root : (context.baselineRoot as string);
       const run = await runCli(root, ['deploy', '--database-url', context.server.urlFor(database)]);
       expectSuccess(run, `onevault deploy (${root}) into ${database}`);
-      return { wallMs: run.wallMs, peakRssMiB: run.peakRssMiB };
+      return { wallMs: run.wallMs, peakRssMiB: run.peakRssMiB, cpuMs: run.cpuMs };
     }
     case 'onevault library':
       return context.server.withClient(database, async (client) => {
@@ -115,6 +131,8 @@ async function deployWith(tool: DeployTool, context: BenchContext, database: str
         if (report.error) throw report.error;
         return { wallMs };
       });
+    case 'node start':
+      throw new Error('node start deploys nothing and is timed by the caller');
     case 'psql': {
       const fileArgs = migrations.flatMap((migration) => ['-f', migration.forward.path]);
       const args = ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', address.host, '-p', String(address.port), '-U', address.user, '-d', database, ...fileArgs];

@@ -1,11 +1,12 @@
-// Preloaded into a CLI process with `node --require`: when the process exits it writes its peak
-// resident set size (getrusage ru_maxrss, in KiB on Linux) to the file that
-// ONEVAULT_BENCH_PEAK_RSS_FILE names. The probe itself adds no work before exit.
+// Preloaded into a CLI process with `node --require`: when the process exits it writes its
+// resource use to the file that ONEVAULT_BENCH_USAGE_FILE names, as JSON: the peak resident set
+// size (getrusage ru_maxrss, KiB on Linux) and the user and system CPU time (microseconds).
 import { writeFileSync } from 'node:fs';
 
-const outputFile = process.env.ONEVAULT_BENCH_PEAK_RSS_FILE;
+const outputFile = process.env.ONEVAULT_BENCH_USAGE_FILE;
 if (outputFile !== undefined && outputFile !== '') {
   process.on('exit', () => {
-    writeFileSync(outputFile, String(process.resourceUsage().maxRSS));
+    const usage = process.resourceUsage();
+    writeFileSync(outputFile, JSON.stringify({ maxRssKiB: usage.maxRSS, userCpuUs: usage.userCPUTime, systemCpuUs: usage.systemCPUTime }));
   });
 }

@@ -33,6 +33,8 @@ async function runProofBenchmark(context: BenchContext): Promise<BenchmarkResult
   const deployMs: number[] = [];
   const verifyMs: number[] = [];
   const baselineVerifyMs: number[] = [];
+  const verifyCpuMs: number[] = [];
+  const baselineVerifyCpuMs: number[] = [];
   const fingerprintShare: number[] = [];
   const fingerprintCount: number[] = [];
   let proven = '';
@@ -54,9 +56,11 @@ async function runProofBenchmark(context: BenchContext): Promise<BenchmarkResult
           if (report.status !== 'PASSED') throw new Error(`onevault verify (${root}) reported ${report.status}`);
           if (step === 'baseline verify') {
             baselineVerifyMs.push(verified.wallMs);
+            baselineVerifyCpuMs.push(verified.cpuMs);
             continue;
           }
           verifyMs.push(verified.wallMs);
+          verifyCpuMs.push(verified.cpuMs);
           fingerprintShare.push((100 * report.fingerprints.totalMs) / verified.wallMs);
           fingerprintCount.push(report.fingerprints.count);
           proven = report.migrations.map((migration) => migration.version).join(', ');
@@ -74,12 +78,15 @@ async function runProofBenchmark(context: BenchContext): Promise<BenchmarkResult
     makeFigure('proof', 'verify / deploy', 'x', pairwiseRatios(verifyMs, deployMs), { target: { kind: 'at most', value: 6 } }),
     makeFigure('proof', 'share of verify spent in fingerprints', '%', fingerprintShare),
     makeFigure('proof', 'fingerprints taken per verify', 'count', fingerprintCount),
+    makeFigure('proof', 'verify CLI process CPU time', 'ms', verifyCpuMs),
   ];
   if (baselineRoot !== undefined) {
     figures.push(
       makeFigure('proof', 'baseline verify (CLI process)', 'ms', baselineVerifyMs),
       makeFigure('proof', 'baseline verify / deploy', 'x', pairwiseRatios(baselineVerifyMs, deployMs)),
       makeFigure('proof', 'verify / baseline verify', 'x', pairwiseRatios(verifyMs, baselineVerifyMs)),
+      makeFigure('proof', 'baseline verify CLI process CPU time', 'ms', baselineVerifyCpuMs),
+      makeFigure('proof', 'verify CPU time / baseline verify CPU time', 'x', pairwiseRatios(verifyCpuMs, baselineVerifyCpuMs)),
     );
   }
 

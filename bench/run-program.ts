@@ -67,33 +67,37 @@ export function runProgram(command: string, args: readonly string[], options: Ru
 }
 
 /** Throws with the program's output when it did not exit with code 0. */
-export function expectSuccess<T extends ProgramRun>(run: T, what: string): T {
+export function expectSuccess<T extends ProgramRun>(run: T, description: string): T {
   if (run.exitCode === 0) return run;
   const output = `${run.stdout}\n${run.stderr}`.trim().split('\n').slice(-30).join('\n');
-  throw new Error(`${what} failed (exit code ${run.exitCode ?? run.signal}):\n${output}`);
+  throw new Error(`${description} failed (exit code ${run.exitCode ?? run.signal}):\n${output}`);
 }
 
-/** A CLI run together with the peak resident set size of the CLI process. */
+/** A CLI run together with the resource use of the CLI process. */
 export interface CliRun extends ProgramRun {
   /** Peak RSS of the node process that ran the CLI, in MiB. */
   readonly peakRssMiB: number;
+  /** User plus system CPU time of that process, in ms; unlike wall time, waiting for a core does not add to it. */
+  readonly cpuMs: number;
 }
 
 /**
- * Runs `node bin/onevault.js ARGS` of the repository at `root` with the peak RSS probe preloaded,
- * and returns the run with the process's peak RSS.
+ * Runs `node bin/onevault.js ARGS` of the repository at `root` with the usage probe preloaded,
+ * and returns the run with the process's peak RSS and CPU time.
  */
 export async function runCli(root: string, args: readonly string[], options: RunProgramOptions = {}): Promise<CliRun> {
   const probeDir = mkdtempSync(path.join(tmpdir(), 'onevault-bench-rss-'));
-  const probeFile = path.join(probeDir, 'peak-rss-kib');
+  const probeFile = path.join(probeDir, 'usage.json');
   try {
     const run = await runProgram(
       process.execPath,
       ['--require', path.join(__dirname, 'peak-rss-probe.js'), path.join(root, 'bin', 'onevault.js'), ...args],
-      { ...options, env: { ...(options.env ?? cliEnvironment()), ONEVAULT_BENCH_PEAK_RSS_FILE: probeFile } },
+      { ...options, env: { ...(options.env ?? cliEnvironment()), ONEVAULT_BENCH_USAGE_FILE: probeFile } },
     );
-    const peakRssKiB = run.exitCode === null ? Number.NaN : Number(readFileSync(probeFile, 'utf8'));
-    return { ...run, peakRssMiB: peakRssKiB / 1024 };
+    if (run.exitCode === null) return { ...run, peakRssMiB: Number.NaN, cpuMs: Number.NaN };
+
+    const usage = JSON.parse(readFileSync(probeFile, 'utf8')) as { maxRssKiB: number; userCpuUs: number; systemCpuUs: number };
+    return { ...run, peakRssMiB: usage.maxRssKiB / 1024, cpuMs: (usage.userCpuUs + usage.systemCpuUs) / 1000 };
   } finally {
     rmSync(probeDir, { recursive: true, force: true });
   }

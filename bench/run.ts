@@ -50,6 +50,13 @@ async function main(argv: readonly string[]): Promise<number> {
     log,
   };
 
+  // Ctrl-C still drops the benchw_* databases; the CLI children get the signal from the terminal too.
+  const onInterrupt = (): void => {
+    log('Interrupted: dropping the benchmark databases.');
+    void server.dropAll().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onInterrupt);
+
   const startedAt = new Date();
   const results: BenchmarkResult[] = [];
   let failed = false;
@@ -67,6 +74,7 @@ async function main(argv: readonly string[]): Promise<number> {
     }
   } finally {
     await server.dropAll();
+    process.off('SIGINT', onInterrupt);
   }
 
   process.stdout.write(`${renderTable(results)}\n`);
