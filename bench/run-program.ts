@@ -91,7 +91,7 @@ export async function runCli(root: string, args: readonly string[], options: Run
   try {
     const run = await runProgram(
       process.execPath,
-      ['--require', path.join(__dirname, 'peak-rss-probe.js'), path.join(root, 'bin', 'onevault.js'), ...args],
+      ['--require', path.join(__dirname, 'resource-usage-probe.js'), path.join(root, 'bin', 'onevault.js'), ...args],
       { ...options, env: { ...(options.env ?? cliEnvironment()), ONEVAULT_BENCH_USAGE_FILE: probeFile } },
     );
     if (run.exitCode === null) return { ...run, peakRssMiB: Number.NaN, cpuMs: Number.NaN };
