@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,6 +8,7 @@ import { after, describe, test } from 'node:test';
 import { Client } from 'pg';
 
 import { getEmbeddedStatus, startEmbedded, stopEmbedded } from '../../src/connection/embedded';
+import { ensureDatabase } from '../../src/connection/session';
 import { isProcessAlive } from '../../src/connection/embedded-process';
 
 const BIN = path.resolve(__dirname, '../../../bin/onevault.js');
@@ -171,49 +172,69 @@ describe('embedded server and CLI signals', () => {
   });
 
   test('SIGINT during status stops its server', async () => {
-    // A migration file that is a named pipe blocks the status command after its server has started.
-    const migrations = path.join(workDir, 'blocking-migrations');
-    fs.mkdirSync(migrations);
-    const pipe = path.join(migrations, 'V000__create_blocked.sql');
-    fs.writeFileSync(path.join(migrations, 'V000__rollback_blocked.sql'), 'SELECT 1;\n');
-    execMkfifo(pipe);
+    // util.migration_log as a view that sleeps blocks the status command after its server started.
+    await withOneVaultSession(async (client) => {
+      await client.query('CREATE SCHEMA IF NOT EXISTS util');
+      await client.query('DROP TABLE IF EXISTS util.migration_log');
+      await client.query(`
+        CREATE OR REPLACE VIEW util.migration_log AS
+        SELECT NULL::bigint AS migration_log_id, NULL::uuid AS run_id, NULL::text AS version, NULL::text AS name,
+               NULL::text AS direction, NULL::text AS status, NULL::timestamptz AS started_at, NULL::timestamptz AS finished_at,
+               NULL::text AS executed_by, NULL::text AS executed_via, NULL::text AS checksum, NULL::text AS error_message,
+               NULL::jsonb AS details
+        FROM pg_catalog.pg_sleep(60)`);
+    });
 
-    const cli = startCli(['status', '--migrations', migrations]);
-    const writer = await openPipeOnceRead(pipe);
-    try {
-      const status = await getEmbeddedStatus({ dataDir });
-      assert.equal(status.running, true);
-      assert.equal(status.mode, 'command');
+    const cli = startCli(['status', '--migrations', writeSlowMigrations()]);
+    await waitForSessionIn('PgSleep');
+    const status = await getEmbeddedStatus({ dataDir });
+    assert.equal(status.running, true);
+    assert.equal(status.mode, 'command');
 
-      cli.child.kill('SIGINT');
-      await cli.waitForOutput(/SIGINT received: exiting/);
-      // The process has not ended yet (it waits on the pipe), so the server was stopped before the exit.
-      assert.equal(cli.child.exitCode, null);
-      assert.equal(isProcessAlive(status.pid as number), false);
-    } finally {
-      fs.closeSync(writer);
-    }
-
+    cli.child.kill('SIGINT');
     const exit = await cli.exited;
+
     assert.equal(exit.code, 130, cli.output());
+    assert.match(cli.output(), /SIGINT received/);
+    assert.equal(isProcessAlive(status.pid as number), false);
     await assertServerGoneAndRestartable();
   });
 });
 
-function execMkfifo(file: string): void {
-  const result = spawnSync('mkfifo', [file], { encoding: 'utf8' });
-  assert.equal(result.status, 0, `mkfifo failed: ${result.stderr}`);
-}
-
-/** Opens a named pipe for writing once a reader waits on it, which fails with ENXIO until then. */
-async function openPipeOnceRead(pipe: string): Promise<number> {
-  const deadline = Date.now() + WAIT_TIMEOUT_MS;
-  for (;;) {
+/** Starts the data folder's server for this process, runs `work` on its one_vault database, and stops it. */
+async function withOneVaultSession(work: (client: Client) => Promise<void>): Promise<void> {
+  const server = await startEmbedded({ dataDir });
+  try {
+    await ensureDatabase(server.connectionString, 'one_vault');
+    const client = new Client({ connectionString: oneVaultUrl() });
+    await client.connect();
     try {
-      return fs.openSync(pipe, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENXIO' || Date.now() > deadline) throw error;
+      await work(client);
+    } finally {
+      await client.end();
     }
-    await new Promise((resolve) => setTimeout(resolve, 50));
+  } finally {
+    await server.stop();
   }
 }
+
+/** Waits until another session of the server waits on `waitEvent` (for example PgSleep). */
+async function waitForSessionIn(waitEvent: string): Promise<void> {
+  const deadline = Date.now() + WAIT_TIMEOUT_MS;
+  for (;;) {
+    let client: Client | undefined;
+    try {
+      client = new Client({ connectionString: oneVaultUrl() });
+      await client.connect();
+      const waiting = await client.query('SELECT 1 FROM pg_catalog.pg_stat_activity WHERE wait_event = $1 AND pid <> pg_backend_pid()', [waitEvent]);
+      if ((waiting.rowCount ?? 0) > 0) return;
+    } catch {
+      // The server may not have started yet.
+    } finally {
+      await client?.end().catch(() => undefined);
+    }
+    if (Date.now() > deadline) throw new Error(`no session waited on ${waitEvent} within ${WAIT_TIMEOUT_MS} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
