@@ -49,7 +49,8 @@ export function parseDurationMs(value: string, optionName: string): number {
     throw new OnevaultError('INVALID_ARGUMENT', `${optionName} "${value}" is not a duration.`, { hint: `Give milliseconds or a unit, for example ${optionName} 30s.` });
   }
   const unit = match[2] ?? 'ms';
-  const ms = Number(match[1]) * (unit === 'ms' ? 1 : unit === 's' ? 1000 : 60_000);
+  const unitMs: Record<string, number> = { ms: 1, s: 1000, min: 60_000 };
+  const ms = Number(match[1]) * unitMs[unit];
   if (!Number.isFinite(ms) || ms <= 0) {
     throw new OnevaultError('INVALID_ARGUMENT', `${optionName} must be greater than zero, got "${value}".`, { hint: `Give a positive duration, for example ${optionName} 30s.` });
   }

@@ -30,7 +30,7 @@ export async function connectClient(config: ClientConfig, display: string): Prom
   return client;
 }
 
-/** Turns a connection failure of node-postgres into an `OnevaultError` that says what to do. */
+/** Turns a connection failure of node-postgres into an `OnevaultError` with a hint on what to do. */
 export function describeConnectError(error: unknown, display: string): OnevaultError {
   const fields = postgresFieldsOf(error);
   const message = error instanceof Error ? error.message : String(error);

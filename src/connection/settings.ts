@@ -19,7 +19,7 @@ export interface ConnectionOptions {
   readonly env?: NodeJS.ProcessEnv;
 }
 
-/** Where the connection settings came from, in the order they are tried. */
+/** Source of the connection settings, listed in the order they are tried. */
 export type SettingsSource = '--database-url' | 'DATABASE_URL' | 'PG* variables' | 'DB_* variables';
 
 export interface ServerTarget {

@@ -7,7 +7,7 @@ import { loadMigrations } from '../migrations/catalog';
 /** Folder of the SQL templates shipped with the package. */
 export const TEMPLATES_DIR = path.resolve(__dirname, '..', '..', '..', 'templates');
 
-/** Longest name that keeps every identifier the template derives (`<name>_describe`, backup tables) within PostgreSQL's 63 bytes. */
+/** Maximum name length that keeps every identifier the template derives (`<name>_describe`, backup tables) within PostgreSQL's 63 bytes. */
 export const MAX_NAME_LENGTH = 40;
 const NAME_PATTERN = /^[a-z][a-z0-9]*(?:_[a-z0-9]+)*$/;
 
@@ -34,7 +34,7 @@ export async function createMigrationPair(options: NewMigrationOptions): Promise
   validateName(options.name);
   const migrations = await loadMigrations(options.migrationsDir);
   if (migrations.length === 0) {
-    throw new OnevaultError('INVALID_ARGUMENT', `${options.migrationsDir} holds no migrations, and the template builds on the platform foundation (V000).`, {
+    throw new OnevaultError('INVALID_ARGUMENT', `${options.migrationsDir} contains no migrations, and the template builds on the platform foundation (V000).`, {
       hint: "Copy the platform's migrations (the migrations/ folder of onevault) into it first, or pass the folder that holds them with --migrations.",
     });
   }
@@ -46,7 +46,7 @@ export async function createMigrationPair(options: NewMigrationOptions): Promise
 
   const number = migrations[migrations.length - 1].number + 1;
   if (number > 999) {
-    throw new OnevaultError('INVALID_ARGUMENT', `${options.migrationsDir} already holds version V999, the last three-digit version.`, {
+    throw new OnevaultError('INVALID_ARGUMENT', `${options.migrationsDir} already contains version V999, the last three-digit version.`, {
       hint: 'Squash old migrations into a new baseline in a fresh folder.',
     });
   }

@@ -16,7 +16,7 @@ export interface RepairOptions {
   readonly migrationsDir: string;
   /** Only list what would be re-recorded; change nothing. */
   readonly dryRun?: boolean;
-  /** Why the files changed, kept in the log row and the audit event. */
+  /** Reason for the change, kept in the log row and the audit event. */
   readonly reason?: string;
   /** Confirmation method of the operator (`--yes`, or `typed yes` at the prompt), kept in the log row and the audit event. */
   readonly confirmation?: string;

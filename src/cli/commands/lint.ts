@@ -64,7 +64,7 @@ function printReport(report: LintReport): void {
     printResult(`${' '.repeat(width)}  fix:   ${finding.fix}`);
   }
 
-  // Waivers are listed with their reasons, so a reviewer sees every rule that was set aside.
+  // Waivers are listed with their reasons, so that a reviewer can read every rule that was set aside.
   const waivers = report.files.flatMap((file) => file.waived.map((waiver) => ({ waiver, location: `${file.path}:${waiver.line}` })));
   if (waivers.length > 0) {
     if (rows.length > 0) printResult('');

@@ -38,7 +38,7 @@ export function registerRepairCommand(program: Command): Command {
     });
 }
 
-function renderRepairs(report: RepairReport, what: string): void {
-  printResult(`${report.repairs.length} applied file(s) ${what}:`);
+function renderRepairs(report: RepairReport, description: string): void {
+  printResult(`${report.repairs.length} applied file(s) ${description}:`);
   for (const repair of report.repairs) printResult(`  ${repair.version} ${repair.fileName}: ${repair.recordedChecksum} -> ${repair.fileChecksum}`);
 }
