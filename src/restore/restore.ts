@@ -169,6 +169,7 @@ async function restoreTable(client: ClientBase, manifest: BackupManifest, table:
     });
   }
   const keyPresentAfter = await countRows(client, `SELECT pg_catalog.count(*) AS count FROM ${source} AS backup_row WHERE ${presentCondition(plan, target, 'key')}`);
+  if (inserted > 0) await advanceSequences(client, target);
 
   return {
     table: qualifiedName(table),
@@ -304,4 +305,30 @@ function qualifiedName(table: BackupTable): string {
 
 function quoteTarget(table: BackupTable): string {
   return `${quoteIdentifier(table.targetSchema)}.${quoteIdentifier(table.targetTable)}`;
+}
+
+/**
+ * Moves every identity or serial sequence of the table past the highest value in its column.
+ * Rows restored with their original ids do not advance the sequence, so without this the next
+ * insert would collide with a restored row. Never moves a sequence backwards.
+ */
+async function advanceSequences(client: ClientBase, target: string): Promise<void> {
+  const columns = await client.query<{ column_name: string; sequence_name: string }>(
+    `SELECT a.attname AS column_name, pg_catalog.pg_get_serial_sequence($1, a.attname) AS sequence_name
+     FROM pg_catalog.pg_attribute AS a
+     WHERE a.attrelid = $1::pg_catalog.regclass
+       AND a.attnum > 0
+       AND NOT a.attisdropped
+       AND pg_catalog.pg_get_serial_sequence($1, a.attname) IS NOT NULL`,
+    [target],
+  );
+  for (const column of columns.rows) {
+    await client.query(
+      `SELECT pg_catalog.setval($1::pg_catalog.regclass, highest)
+       FROM (SELECT pg_catalog.max(${quoteIdentifier(column.column_name)}) AS highest FROM ${target}) AS restored
+       WHERE highest IS NOT NULL
+         AND highest > (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM ${column.sequence_name})`,
+      [column.sequence_name],
+    );
+  }
 }
