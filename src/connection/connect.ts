@@ -98,8 +98,10 @@ export async function connectTarget(target: ServerTarget, options: { readonly cr
   try {
     await admin.query(`CREATE DATABASE ${quoteIdentifier(databaseName)}`);
   } catch (error) {
-    // Another process may have created it in the meantime.
-    if (postgresFieldsOf(error)?.sqlstate !== '42P04') {
+    // Another process may have created it in the meantime: duplicate_database, or a unique
+    // violation on pg_database when both CREATE DATABASE statements ran at the same moment.
+    const sqlstate = postgresFieldsOf(error)?.sqlstate;
+    if (sqlstate !== '42P04' && sqlstate !== '23505') {
       throw new OnevaultError('INSUFFICIENT_PRIVILEGE', `Creating database "${databaseName}" failed: ${(error as Error).message}.`, {
         hint: 'Ask a superuser to create it, or grant CREATEDB to the user.',
         cause: error,

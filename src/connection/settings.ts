@@ -38,6 +38,9 @@ export interface EmbeddedTarget {
 
 export type ConnectionTarget = ServerTarget | EmbeddedTarget;
 
+/** sslmode values that libpq and node-postgres accept in a URL. */
+const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full', 'no-verify'];
+
 const LIBPQ_VARIABLES = ['PGHOST', 'PGPORT', 'PGDATABASE', 'PGUSER', 'PGPASSWORD'] as const;
 const PACKAGE_VARIABLES = ['DB_HOST', 'DB_PORT', 'DB_NAME', 'DB_USER', 'DB_PASSWORD'] as const;
 
@@ -109,6 +112,12 @@ function targetFromUrl(url: string, source: SettingsSource): ServerTarget {
       cause: error,
     });
   }
+  const sslmode = new URLSearchParams(trimmed.split('?')[1] ?? '').get('sslmode');
+  if (sslmode !== null && !SSL_MODES.includes(sslmode)) {
+    throw new OnevaultError('INVALID_CONFIGURATION', `${source} has an invalid sslmode "${sslmode}".`, {
+      hint: `Use one of ${SSL_MODES.join(', ')}.`,
+    });
+  }
   if (parsed.port !== undefined && parsed.port !== null && parsed.port !== '' && !isValidPort(String(parsed.port))) {
     throw new OnevaultError('INVALID_CONFIGURATION', `${source} has an invalid port "${parsed.port}".`, {
       hint: 'Give a port between 1 and 65535.',
@@ -160,5 +169,7 @@ function isValidPort(value: string): boolean {
 
 /** Replaces the password of a connection URL with `****`, for messages and logs. */
 export function maskUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]+:)[^@]*@/i, '$1****@');
+  return url
+    .replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]+:)[^@]*@/i, '$1****@')
+    .replace(/([?&](?:password|sslpassword)=)[^&#]*/gi, '$1****');
 }

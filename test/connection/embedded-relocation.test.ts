@@ -97,7 +97,11 @@ describe('embedded cluster out of reach of postgres', { skip: isRunningAsRoot() 
     const report = JSON.parse(status.stdout) as { running: boolean; clusterDir: string; pid: number; url: string };
     assert.equal(report.running, true);
     assert.equal(report.clusterDir, path.join(expectedServerDir, 'data'));
-    assert.deepEqual(await query(report.url.replace(/\/one_vault$/, '/postgres'), 'SELECT value FROM kept'), [{ value: 'still here' }]);
+    assert.doesNotMatch(status.stdout, /:\/\/[^:/@]+:(?!\*\*\*\*@)[^@]*@/, 'db status must not print the password');
+    const url = run('db', 'url');
+    assert.equal(url.status, 0, url.stderr);
+    const fullUrl = (JSON.parse(url.stdout) as { url: string }).url;
+    assert.deepEqual(await query(fullUrl.replace(/\/one_vault$/, '/postgres'), 'SELECT value FROM kept'), [{ value: 'still here' }]);
 
     const stopped = run('db', 'stop');
     assert.equal(stopped.status, 0, stopped.stderr);

@@ -62,6 +62,13 @@ describe('resolveConnectionTarget', () => {
     );
   });
 
+  it('rejects an invalid sslmode', () => {
+    assert.throws(
+      () => resolveConnectionTarget({ env: { DATABASE_URL: 'postgres://u@127.0.0.1/db?sslmode=bogus' } }),
+      (error: unknown) => error instanceof OnevaultError && error.code === 'INVALID_CONFIGURATION' && /sslmode "bogus"/.test(error.message),
+    );
+  });
+
   it('rejects a port that is not a number', () => {
     assert.throws(
       () => resolveConnectionTarget({ env: { DB_HOST: 'h', DB_PORT: 'abc' } }),
@@ -74,5 +81,6 @@ describe('maskUrl', () => {
   it('hides the password', () => {
     assert.equal(maskUrl('postgres://user:s3cret@host:5432/db'), 'postgres://user:****@host:5432/db');
     assert.equal(maskUrl('postgres://user@host/db'), 'postgres://user@host/db');
+    assert.equal(maskUrl('postgres://user@host/db?sslmode=require&password=s3cret'), 'postgres://user@host/db?sslmode=require&password=****');
   });
 });

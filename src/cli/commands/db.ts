@@ -72,13 +72,14 @@ function databaseUrl(serverUrl: string): string {
 
 function render(status: EmbeddedStatus, json: boolean): void {
   if (json) {
-    printJson(status.connectionString ? { ...status, url: databaseUrl(status.connectionString) } : status);
+    // The password stays out of status output. `onevault db url` prints the whole URL for psql.
+    const masked = status.connectionString ? { ...status, connectionString: maskUrl(status.connectionString), url: maskUrl(databaseUrl(status.connectionString)) } : status;
+    printJson(masked);
     return;
   }
   printResult(`folder:      ${status.dataDir}`);
   if (status.clusterDir && status.clusterDir !== path.join(status.dataDir, 'data')) printResult(`cluster:     ${status.clusterDir} (the postgres user cannot reach the folder above)`);
   printResult(`initialised: ${status.initialised ? 'yes' : 'no'}`);
   printResult(`running:     ${status.running ? `yes (pid ${status.pid}, port ${status.port})` : 'no'}`);
-  // The password stays out of status output. `onevault db url` prints the whole URL for psql.
   if (status.running && status.connectionString) printResult(`url:         ${maskUrl(databaseUrl(status.connectionString))} (onevault db url prints it with the password)`);
 }
