@@ -8,6 +8,8 @@ import { checkInvisibleCharacters } from './check-characters';
 import { checkBreakingChanges, checkConcurrentIndexes } from './check-compatibility';
 import { checkCreateGuards, checkInsertGuards, checkUpdateConvergence } from './check-idempotency';
 import { checkHistoryRemoval, checkRollbackBackups } from './check-rollback';
+import { checkBroadGrants, checkRlsBypassingRoles } from './check-privileges';
+import { checkPolicyWeakened, checkRowSecurityDisabled } from './check-row-security';
 import { checkPgcryptoCalls, checkPublicPrivileges, checkSecurityDefinerSearchPath } from './check-security';
 import { checkMetaCommands, checkTransactionShape } from './check-transactions';
 import { Check, CheckedFile, Detection, MigrationKind } from './detection';
@@ -33,6 +35,10 @@ const CHECKS: readonly Check[] = [
   checkSecurityDefinerSearchPath,
   checkPublicPrivileges,
   checkPgcryptoCalls,
+  checkRowSecurityDisabled,
+  checkPolicyWeakened,
+  checkBroadGrants,
+  checkRlsBypassingRoles,
   checkTransactionShape,
   checkMetaCommands,
   checkRollbackBackups,

@@ -21,6 +21,10 @@ export type RuleCode =
   | 'OV401'
   | 'OV402'
   | 'OV403'
+  | 'OV404'
+  | 'OV405'
+  | 'OV406'
+  | 'OV407'
   | 'OV501'
   | 'OV502'
   | 'OV504'
@@ -213,6 +217,38 @@ export const RULES: readonly Rule[] = [
     severity: 'error',
     scope: 'all',
     fix: 'Qualify the call with the schema pgcrypto is installed in, for example public.crypt(...) or extensions.gen_salt(...).',
+    waivable: true,
+  },
+  {
+    code: 'OV404',
+    title: 'row level security disabled or not forced',
+    severity: 'error',
+    scope: 'forward',
+    fix: 'Keep ENABLE and FORCE ROW LEVEL SECURITY on every tenant table; disable it only in the rollback file of the migration that removes the table.',
+    waivable: true,
+  },
+  {
+    code: 'OV405',
+    title: 'row level security policy dropped or made always true',
+    severity: 'error',
+    scope: 'forward',
+    fix: 'Keep the policy, or DROP POLICY IF EXISTS and CREATE POLICY it again in the same file; give USING and WITH CHECK a tenant condition instead of true.',
+    waivable: true,
+  },
+  {
+    code: 'OV406',
+    title: 'grant on a platform table, or a grant on every object of a schema',
+    severity: 'error',
+    scope: 'all',
+    fix: 'Grant EXECUTE on the named api functions the role needs, for example GRANT EXECUTE ON FUNCTION api.tenant_register(jsonb) TO onevault_app.',
+    waivable: true,
+  },
+  {
+    code: 'OV407',
+    title: 'role given SUPERUSER or BYPASSRLS',
+    severity: 'error',
+    scope: 'all',
+    fix: 'Create and alter roles with NOSUPERUSER NOBYPASSRLS; give a role access through grants on api functions.',
     waivable: true,
   },
   {

@@ -309,7 +309,8 @@ describe('OV401 to OV403 security', () => {
   });
 
   it('GRANT TO PUBLIC fails', async () => {
-    assert.deepEqual(codesOf(await lintRuleFixture('V402__create_grant_to_public.sql')), ['OV402']);
+    // The granted table is in the auth schema, so OV406 reports the same statement.
+    assert.deepEqual(codesOf(await lintRuleFixture('V402__create_grant_to_public.sql')), ['OV402', 'OV406']);
   });
 
   it('api function without REVOKE FROM PUBLIC fails', async () => {
@@ -353,6 +354,102 @@ describe('OV401 to OV403 security', () => {
       findingsOf(file, 'OV403').map((finding) => /function (\w+)\(\)/.exec(finding.message)?.[1]),
       ['gen_salt', 'pgp_sym_encrypt', 'crypt', 'gen_random_bytes'],
     );
+  });
+});
+
+describe('OV404 to OV407 row level security', () => {
+  it('DISABLE and NO FORCE fail, also in EXECUTE', async () => {
+    const file = await lintRuleFixture('V404__create_disable_row_security.sql');
+    assert.deepEqual(positionsOf(file, 'OV404'), ['2:1', '3:1', '6:13']);
+    assert.match(findingsOf(file, 'OV404')[1].message, /auth\.user_profile_s NO FORCE ROW LEVEL SECURITY/);
+    assert.match(findingsOf(file, 'OV404')[2].message, /auth\.tenant_h DISABLE/);
+  });
+
+  it('ENABLE and FORCE pass', async () => {
+    assert.deepEqual(codesOf(await lintRuleFixture('V404__create_enable_row_security.sql')), []);
+  });
+
+  it('rollback files skip OV404', async () => {
+    assert.deepEqual(codesOf(await lintRuleFixture('V404__rollback_disable_row_security.sql')), []);
+  });
+
+  it('dropped and always-true policies fail', async () => {
+    const file = await lintRuleFixture('V405__create_weakened_policies.sql');
+    assert.deepEqual(codesOf(file), ['OV405', 'OV405', 'OV405', 'OV405', 'OV405']);
+    assert.deepEqual(positionsOf(file, 'OV405'), ['2:1', '6:9', '10:1', '13:13', '14:13']);
+    assert.match(file.findings[0].message, /DROP POLICY onevault_tenant_isolation ON auth\.user_profile_s/);
+    assert.match(file.findings[1].message, /USING \(true\)/);
+    assert.match(file.findings[2].message, /WITH CHECK \(true\)/);
+  });
+
+  it('recreated, restrictive and run-time role policies pass', async () => {
+    assert.deepEqual(codesOf(await lintRuleFixture('V405__create_policies_kept.sql')), []);
+  });
+
+  it('rollback files skip OV405', async () => {
+    assert.deepEqual(codesOf(await lintRuleFixture('V405__rollback_drop_policy.sql')), []);
+  });
+
+  it('policy dropped after its CREATE passes', async () => {
+    const sql = [
+      'BEGIN;',
+      'CREATE POLICY scratch_isolation ON util.scratch USING (tenant_hk = util.current_tenant_hk());',
+      'DROP POLICY scratch_isolation ON util.scratch;',
+      'COMMIT;',
+      '',
+    ].join('\n');
+    assert.deepEqual(findingsOf(await lintSql(sql), 'OV405'), []);
+  });
+
+  it('drop recreated on another table fails', async () => {
+    const sql = [
+      'BEGIN;',
+      'DROP POLICY IF EXISTS onevault_tenant_isolation ON auth.user_h;',
+      'CREATE POLICY onevault_tenant_isolation ON auth.role_h USING (tenant_hk = util.current_tenant_hk());',
+      'COMMIT;',
+      '',
+    ].join('\n');
+    assert.deepEqual(positionsOf(await lintSql(sql), 'OV405'), ['2:1']);
+  });
+
+  it('platform table and schema-wide grants fail', async () => {
+    const file = await lintRuleFixture('V406__create_broad_grants.sql');
+    assert.deepEqual(codesOf(file), ['OV406', 'OV406', 'OV406', 'OV406', 'OV406', 'OV406']);
+    assert.deepEqual(positionsOf(file, 'OV406'), ['2:1', '3:1', '4:1', '5:1', '6:1', '9:13']);
+    assert.match(file.findings[1].message, /ALL FUNCTIONS IN SCHEMA api TO onevault_app/);
+    assert.match(file.findings[2].message, /ON auth\.user_h TO/);
+    assert.doesNotMatch(file.findings[2].message, /api\.tenant_v/);
+  });
+
+  it('named api grants and revokes pass', async () => {
+    assert.deepEqual(codesOf(await lintRuleFixture('V406__create_named_grants.sql')), []);
+  });
+
+  it('rollback files keep OV406', async () => {
+    assert.deepEqual(positionsOf(await lintRuleFixture('V406__rollback_schema_grant.sql'), 'OV406'), ['2:1']);
+  });
+
+  it('SUPERUSER and BYPASSRLS roles fail', async () => {
+    const file = await lintRuleFixture('V407__create_bypassing_roles.sql');
+    assert.deepEqual(codesOf(file), ['OV407', 'OV407', 'OV407']);
+    assert.deepEqual(positionsOf(file, 'OV407'), ['2:1', '6:9', '8:13']);
+    assert.match(file.findings[0].message, /ALTER ROLE onevault_app BYPASSRLS/);
+    assert.match(file.findings[2].message, /SUPERUSER BYPASSRLS/);
+  });
+
+  it('NOSUPERUSER NOBYPASSRLS roles pass', async () => {
+    assert.deepEqual(codesOf(await lintRuleFixture('V407__create_restricted_roles.sql')), []);
+  });
+
+  it('rollback files keep OV407', async () => {
+    const file = await lintSql('BEGIN;\nALTER USER onevault_app SUPERUSER;\nCOMMIT;\n', 'V001__rollback_inline.sql');
+    assert.deepEqual(positionsOf(file, 'OV407'), ['2:1']);
+  });
+
+  it('waivers with a reason cover OV404 to OV407', async () => {
+    const file = await lintRuleFixture('V404__create_waived_row_security_changes.sql');
+    assert.deepEqual(codesOf(file), []);
+    assert.deepEqual(file.waived.map((waived) => `${waived.code}:${waived.line}`), ['OV404:3', 'OV405:5', 'OV406:7', 'OV407:11']);
   });
 });
 
