@@ -19,7 +19,12 @@
 --     - any table of the platform contains rows other than platform audit
 --       events. The error lists the row counts per table. Set
 --       onevault.force_rollback to on to back up and remove them anyway.
---   Rejected in every case (one error, SQLSTATE 2BP01) when:
+--   Rejected in every case, forced or not (one error, SQLSTATE 2BP01), when:
+--     - objects of later migrations are present: the function
+--       util.get_system_operations_tenant_hk() of V001 or any function in
+--       schema api (V002 creates them). Dropping them here would leave
+--       util.migration_log listing V001 and V002 as applied. Roll back V002
+--       and V001 first (onevault rollback --all runs them in order).
 --     - an object outside the platform schemas depends on the platform, for
 --       example a view in public that reads auth.tenant_h. Dropping it with
 --       the platform would change data that this rollback does not own.
@@ -82,6 +87,7 @@ DECLARE
     v_util_relations text[];
     v_util_types text[];
     v_external_dependents text[];
+    v_later_objects text[];
     v_tables text[];
     v_table text;
     v_count bigint;
@@ -166,6 +172,37 @@ BEGIN
             'row_counts', '{}'::jsonb
         );
     ELSE
+        -- -----------------------------------------------------------------
+        -- Objects of later migrations
+        -- -----------------------------------------------------------------
+
+        -- Dropping the schemas would remove these objects while
+        -- util.migration_log still lists V001 and V002 as applied, so their
+        -- own rollbacks must run first. Forcing does not override this
+        -- check, because forcing only allows the removal of rows.
+        SELECT pg_catalog.array_agg(later.description ORDER BY later.position, later.description)
+        INTO v_later_objects
+        FROM (
+            SELECT 1 AS position,
+                   'function util.get_system_operations_tenant_hk() (V001)' AS description
+            WHERE pg_catalog.to_regprocedure('util.get_system_operations_tenant_hk()') IS NOT NULL
+            UNION ALL
+            SELECT 2,
+                   pg_catalog.format('function %s (V002)', p.oid::pg_catalog.regprocedure)
+            FROM pg_catalog.pg_proc AS p
+            JOIN pg_catalog.pg_namespace AS n
+                ON n.oid = p.pronamespace
+            WHERE n.nspname = 'api'
+        ) AS later;
+
+        IF v_later_objects IS NOT NULL THEN
+            RAISE EXCEPTION 'Rollback V000 rejected: objects of later migrations are present: %. To continue, roll back V002 and V001 first (onevault rollback --all, which runs them in order).',
+                pg_catalog.array_to_string(v_later_objects, ', ')
+                USING ERRCODE = 'dependent_objects_still_exist',
+                      DETAIL = pg_catalog.to_jsonb(v_later_objects)::text,
+                      HINT = 'Nothing was changed. Run V002__rollback_tenant_registration.sql, then V001__rollback_system_operations_tenant.sql, then this file. onevault.force_rollback does not override this check.';
+        END IF;
+
         -- -----------------------------------------------------------------
         -- Objects outside the platform that depend on it
         -- -----------------------------------------------------------------
@@ -336,7 +373,7 @@ BEGIN
             RAISE EXCEPTION 'Rollback V000 rejected: the platform contains data (rows per table: %)', v_blocking_list
                 USING ERRCODE = 'dependent_objects_still_exist',
                       DETAIL = pg_catalog.jsonb_build_object('blocking_row_counts', v_blocking_counts)::text,
-                      HINT = 'Nothing was changed. Roll back the later migrations first, or set onevault.force_rollback to on to back up and remove all rows: run PGOPTIONS=''-c onevault.force_rollback=on'' psql -f <this file>, or run SET onevault.force_rollback = ''on''; in the session before the file.';
+                      HINT = 'Nothing was changed. Delete these rows, or set onevault.force_rollback to on to back up and remove all rows: run PGOPTIONS=''-c onevault.force_rollback=on'' psql -f <this file>, or run SET onevault.force_rollback = ''on''; in the session before the file.';
         END IF;
         IF v_blocking_list IS NOT NULL THEN
             RAISE NOTICE '⚠️ Forced rollback (onevault.force_rollback = on): removing platform data: %', v_blocking_list;
