@@ -332,14 +332,45 @@ BEGIN
 END
 $columns_before$;
 
-ALTER TABLE raw.tenant_registration_r
-    ADD COLUMN IF NOT EXISTS error_code text;
+-- ADD COLUMN IF NOT EXISTS takes an ACCESS EXCLUSIVE lock even when the
+-- column exists, so a run that finds the columns in place skips the ALTER
+-- and does not block concurrent registrations.
+DO $add_columns$
+BEGIN
+    IF NOT EXISTS (
+        SELECT 1
+        FROM pg_catalog.pg_attribute
+        WHERE attrelid = 'raw.tenant_registration_r'::pg_catalog.regclass
+          AND attname = 'error_code'
+          AND NOT attisdropped
+    ) THEN
+        ALTER TABLE raw.tenant_registration_r
+            ADD COLUMN IF NOT EXISTS error_code text;
+    END IF;
 
-ALTER TABLE staging.tenant_registration_s
-    ADD COLUMN IF NOT EXISTS status_reason text;
+    IF NOT EXISTS (
+        SELECT 1
+        FROM pg_catalog.pg_attribute
+        WHERE attrelid = 'staging.tenant_registration_s'::pg_catalog.regclass
+          AND attname = 'status_reason'
+          AND NOT attisdropped
+    ) THEN
+        ALTER TABLE staging.tenant_registration_s
+            ADD COLUMN IF NOT EXISTS status_reason text;
+    END IF;
 
-ALTER TABLE staging.tenant_registration_s
-    ADD COLUMN IF NOT EXISTS error_code text;
+    IF NOT EXISTS (
+        SELECT 1
+        FROM pg_catalog.pg_attribute
+        WHERE attrelid = 'staging.tenant_registration_s'::pg_catalog.regclass
+          AND attname = 'error_code'
+          AND NOT attisdropped
+    ) THEN
+        ALTER TABLE staging.tenant_registration_s
+            ADD COLUMN IF NOT EXISTS error_code text;
+    END IF;
+END
+$add_columns$;
 
 -- The rollback drops a column only when its comment starts with "Added by
 -- V002", so a column of the same name that V000 adds later is kept.
@@ -1621,9 +1652,6 @@ REVOKE ALL ON FUNCTION util.load_tenant_registration(text, text, text, text, tex
 REVOKE ALL ON FUNCTION util.classify_api_error(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION util.describe_api_error(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION util.describe_tenant(bytea) FROM PUBLIC;
-REVOKE ALL ON FUNCTION api.tenant_register(jsonb) FROM PUBLIC;
-REVOKE ALL ON FUNCTION api.tenant_list(jsonb) FROM PUBLIC;
-REVOKE ALL ON FUNCTION api.tenant_get(jsonb) FROM PUBLIC;
 
 -- The application role reaches data only through the api functions, which
 -- run as their owner. Table privileges granted to it by hand are removed.
@@ -1632,6 +1660,74 @@ REVOKE ALL ON ALL TABLES IN SCHEMA auth, raw, staging, audit, util FROM onevault
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA auth, raw, staging, audit, util FROM onevault_app;
 
 GRANT USAGE ON SCHEMA api TO onevault_app, onevault_system_operations;
+
+-- EXECUTE on the functions of schema api converges to this set: PUBLIC may
+-- execute none of them, onevault_app only api.tenant_register(jsonb), and
+-- onevault_system_operations every V002 function. Grants to other roles, and
+-- grants to onevault_system_operations on api functions of later
+-- migrations, are left as they are. A function whose ACL is still the
+-- default (NULL, PUBLIC may execute) was just created, so that revoke is
+-- silent. Every other revoke undoes a grant made by hand and is reported.
+DO $api_privileges$
+DECLARE
+    c_app_function CONSTANT pg_catalog.regprocedure := 'api.tenant_register(jsonb)'::pg_catalog.regprocedure;
+    v_function record;
+    v_revoked text[] := ARRAY[]::text[];
+BEGIN
+    FOR v_function IN
+        SELECT p.oid::pg_catalog.regprocedure AS function_oid,
+               pg_catalog.format('%I.%I(%s)', n.nspname, p.proname, pg_catalog.oidvectortypes(p.proargtypes)) AS signature,
+               p.proacl IS NULL AS has_default_acl,
+               EXISTS (
+                   SELECT 1
+                   FROM pg_catalog.aclexplode(COALESCE(p.proacl, pg_catalog.acldefault('f', p.proowner))) AS acl
+                   WHERE acl.grantee = 0
+                     AND acl.privilege_type = 'EXECUTE'
+               ) AS public_can_execute,
+               EXISTS (
+                   SELECT 1
+                   FROM pg_catalog.aclexplode(COALESCE(p.proacl, pg_catalog.acldefault('f', p.proowner))) AS acl
+                   WHERE acl.grantee = 'onevault_app'::pg_catalog.regrole
+                     AND acl.privilege_type = 'EXECUTE'
+               ) AS app_can_execute
+        FROM pg_catalog.pg_proc AS p
+        JOIN pg_catalog.pg_namespace AS n
+            ON n.oid = p.pronamespace
+        WHERE n.nspname = 'api'
+        ORDER BY p.proname, p.oid
+    LOOP
+        IF v_function.public_can_execute THEN
+            EXECUTE pg_catalog.format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', v_function.function_oid);
+            IF NOT v_function.has_default_acl THEN
+                v_revoked := v_revoked || pg_catalog.format('%s from PUBLIC', v_function.signature);
+                RAISE NOTICE '🔒 Revoked EXECUTE on % from PUBLIC (granted outside V002)', v_function.signature;
+            END IF;
+        END IF;
+
+        IF v_function.app_can_execute AND v_function.function_oid <> c_app_function THEN
+            -- CASCADE also removes grants that onevault_app passed on with a
+            -- grant option, which would otherwise make the revoke fail.
+            EXECUTE pg_catalog.format('REVOKE EXECUTE ON FUNCTION %s FROM onevault_app CASCADE', v_function.function_oid);
+            v_revoked := v_revoked || pg_catalog.format('%s from onevault_app', v_function.signature);
+            RAISE NOTICE '🔒 Revoked EXECUTE on % from onevault_app (granted outside V002)', v_function.signature;
+        END IF;
+    END LOOP;
+
+    PERFORM pg_catalog.set_config(
+        'onevault.v002_outcome',
+        (pg_catalog.current_setting('onevault.v002_outcome')::jsonb
+            || pg_catalog.jsonb_build_object('api_execute_revoked', pg_catalog.to_jsonb(v_revoked)))::text,
+        true
+    );
+END
+$api_privileges$;
+
+-- The block above already revoked EXECUTE from PUBLIC, so these REVOKEs
+-- change nothing and only state the intent. The GRANTs add any intended
+-- grant that is missing.
+REVOKE ALL ON FUNCTION api.tenant_register(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION api.tenant_list(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION api.tenant_get(jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION api.tenant_register(jsonb) TO onevault_app, onevault_system_operations;
 GRANT EXECUTE ON FUNCTION api.tenant_list(jsonb) TO onevault_system_operations;
 GRANT EXECUTE ON FUNCTION api.tenant_get(jsonb) TO onevault_system_operations;
@@ -1697,6 +1793,8 @@ BEGIN
         ) AS entry
         ) THEN
         RAISE NOTICE 'ℹ️ API Access already granted (onevault_app: api.tenant_register, onevault_system_operations: every api function)';
+    ELSIF pg_catalog.jsonb_array_length(pg_catalog.current_setting('onevault.v002_outcome')::jsonb -> 'api_execute_revoked') > 0 THEN
+        RAISE NOTICE '✅ Repaired API Access (onevault_app: api.tenant_register, onevault_system_operations: every api function)';
     ELSE
         RAISE NOTICE '✅ Granted API Access (onevault_app: api.tenant_register, onevault_system_operations: every api function)';
     END IF;
@@ -1718,6 +1816,14 @@ $functions_report$;
 -- staging and audit, so that a table added to V000 later is protected too.
 -- The expression uses pg_catalog only, because a policy runs with the
 -- privileges of the querying role, which may have no USAGE on util.
+--
+-- ALTER TABLE and CREATE, ALTER or DROP POLICY take an ACCESS EXCLUSIVE lock
+-- on the table. A run that found this state in place must not take those
+-- locks, because a concurrent api.tenant_register holds locks on several of
+-- these tables and the two would deadlock. So each statement runs only when
+-- the catalog differs from the definition below: row level security off or
+-- not forced, a policy missing or different (a policy changed by hand is
+-- brought back), or a policy of another name (dropped and reported).
 DO $row_level_security$
 DECLARE
     c_isolation_expression CONSTANT text :=
@@ -1725,27 +1831,35 @@ DECLARE
         || ' AND (tenant_hk NOT IN (pg_catalog.decode(''0000000000000000000000000000000000000000000000000000000000000001'', ''hex''),'
         || ' pg_catalog.decode(''0000000000000000000000000000000000000000000000000000000000000000'', ''hex''))'
         || ' OR pg_catalog.pg_has_role(''onevault_system_operations'', ''MEMBER''))';
+    -- c_isolation_expression as pg_policies shows it (pg_get_expr). NOTE:
+    -- this text is the output of PostgreSQL 15. A server that prints the
+    -- expression differently makes every run recreate the isolation policies,
+    -- which is correct but takes the locks described above.
+    c_isolation_deparsed CONSTANT text :=
+        '((tenant_hk = decode(NULLIF(current_setting(''onevault.current_tenant_hk''::text, true), ''''::text), ''hex''::text))'
+        || ' AND ((tenant_hk <> ALL (ARRAY[decode(''0000000000000000000000000000000000000000000000000000000000000001''::text, ''hex''::text),'
+        || ' decode(''0000000000000000000000000000000000000000000000000000000000000000''::text, ''hex''::text)]))'
+        || ' OR pg_has_role(''onevault_system_operations''::name, ''MEMBER''::text)))';
+    c_isolation_comment CONSTANT text :=
+        'Created by V002. A row is visible and writable only when tenant_hk equals the hex key in the setting onevault.current_tenant_hk (set it per transaction with set_config(..., true)). Rows of the System Operations tenant and platform audit events (platform key, 32 zero bytes) also require membership in onevault_system_operations. No tenant set: no rows.';
+    v_owner_comment text := pg_catalog.format(
+        'Created by V002. Lets the migration owner %s through, which runs migrations and owns the SECURITY DEFINER api functions. FORCE ROW LEVEL SECURITY applies the isolation policy to every other table owner.',
+        current_user
+    );
     v_table record;
+    v_policy record;
+    v_table_name text;
+    v_table_changed boolean;
     v_changed text[] := ARRAY[]::text[];
     v_tables text[] := ARRAY[]::text[];
+    v_dropped_policies text[] := ARRAY[]::text[];
 BEGIN
     FOR v_table IN
-        SELECT n.nspname AS schema_name,
+        SELECT c.oid AS table_oid,
+               n.nspname AS schema_name,
                c.relname AS table_name,
                c.relrowsecurity,
-               c.relforcerowsecurity,
-               EXISTS (
-                   SELECT 1
-                   FROM pg_catalog.pg_policy AS p
-                   WHERE p.polrelid = c.oid
-                     AND p.polname = 'onevault_tenant_isolation'
-               ) AS has_isolation_policy,
-               EXISTS (
-                   SELECT 1
-                   FROM pg_catalog.pg_policy AS p
-                   WHERE p.polrelid = c.oid
-                     AND p.polname = 'onevault_migration_owner'
-               ) AS has_owner_policy
+               c.relforcerowsecurity
         FROM pg_catalog.pg_class AS c
         JOIN pg_catalog.pg_namespace AS n
             ON n.oid = c.relnamespace
@@ -1760,49 +1874,115 @@ BEGIN
           )
         ORDER BY n.nspname, c.relname
     LOOP
-        v_tables := v_tables || pg_catalog.format('%I.%I', v_table.schema_name, v_table.table_name);
+        v_table_name := pg_catalog.format('%I.%I', v_table.schema_name, v_table.table_name);
+        v_tables := v_tables || v_table_name;
+        v_table_changed := FALSE;
 
-        IF NOT (v_table.relrowsecurity AND v_table.relforcerowsecurity AND v_table.has_isolation_policy AND v_table.has_owner_policy) THEN
-            v_changed := v_changed || pg_catalog.format('%I.%I', v_table.schema_name, v_table.table_name);
+        -- Policies of other names: a permissive one would widen what every
+        -- role sees, so the table keeps only the two policies below.
+        FOR v_policy IN
+            SELECT p.policyname
+            FROM pg_catalog.pg_policies AS p
+            WHERE p.schemaname = v_table.schema_name
+              AND p.tablename = v_table.table_name
+              AND p.policyname NOT IN ('onevault_tenant_isolation', 'onevault_migration_owner')
+            ORDER BY p.policyname
+        LOOP
+            EXECUTE pg_catalog.format('DROP POLICY %I ON %I.%I', v_policy.policyname, v_table.schema_name, v_table.table_name);
+            v_dropped_policies := v_dropped_policies || pg_catalog.format('%I on %s', v_policy.policyname, v_table_name);
+            RAISE NOTICE '🔒 Dropped policy % on % (not created by V002)', pg_catalog.quote_ident(v_policy.policyname), v_table_name;
+            v_table_changed := TRUE;
+        END LOOP;
+
+        IF NOT v_table.relrowsecurity THEN
+            EXECUTE pg_catalog.format('ALTER TABLE %I.%I ENABLE ROW LEVEL SECURITY', v_table.schema_name, v_table.table_name);
+            v_table_changed := TRUE;
+        END IF;
+        IF NOT v_table.relforcerowsecurity THEN
+            EXECUTE pg_catalog.format('ALTER TABLE %I.%I FORCE ROW LEVEL SECURITY', v_table.schema_name, v_table.table_name);
+            v_table_changed := TRUE;
         END IF;
 
-        EXECUTE pg_catalog.format('ALTER TABLE %I.%I ENABLE ROW LEVEL SECURITY', v_table.schema_name, v_table.table_name);
-        EXECUTE pg_catalog.format('ALTER TABLE %I.%I FORCE ROW LEVEL SECURITY', v_table.schema_name, v_table.table_name);
-
-        IF v_table.has_isolation_policy THEN
-            EXECUTE pg_catalog.format(
-                'ALTER POLICY onevault_tenant_isolation ON %I.%I TO PUBLIC USING (%s) WITH CHECK (%s)',
-                v_table.schema_name, v_table.table_name, c_isolation_expression, c_isolation_expression
-            );
-        ELSE
+        -- A policy that differs is dropped and created again, because ALTER
+        -- POLICY cannot change the command or PERMISSIVE/RESTRICTIVE.
+        IF NOT EXISTS (
+            SELECT 1
+            FROM pg_catalog.pg_policies AS p
+            WHERE p.schemaname = v_table.schema_name
+              AND p.tablename = v_table.table_name
+              AND p.policyname = 'onevault_tenant_isolation'
+              AND p.permissive = 'PERMISSIVE'
+              AND p.cmd = 'ALL'
+              AND p.roles = ARRAY['public']::name[]
+              AND p.qual = c_isolation_deparsed
+              AND p.with_check = c_isolation_deparsed
+        ) THEN
+            IF EXISTS (
+                SELECT 1
+                FROM pg_catalog.pg_policy AS p
+                WHERE p.polrelid = v_table.table_oid
+                  AND p.polname = 'onevault_tenant_isolation'
+            ) THEN
+                EXECUTE pg_catalog.format('DROP POLICY onevault_tenant_isolation ON %I.%I', v_table.schema_name, v_table.table_name);
+            END IF;
             EXECUTE pg_catalog.format(
                 'CREATE POLICY onevault_tenant_isolation ON %I.%I AS PERMISSIVE FOR ALL TO PUBLIC USING (%s) WITH CHECK (%s)',
                 v_table.schema_name, v_table.table_name, c_isolation_expression, c_isolation_expression
             );
+            v_table_changed := TRUE;
         END IF;
 
-        IF v_table.has_owner_policy THEN
-            EXECUTE pg_catalog.format(
-                'ALTER POLICY onevault_migration_owner ON %I.%I TO %I USING (true) WITH CHECK (true)',
-                v_table.schema_name, v_table.table_name, current_user
-            );
-        ELSE
+        IF NOT EXISTS (
+            SELECT 1
+            FROM pg_catalog.pg_policies AS p
+            WHERE p.schemaname = v_table.schema_name
+              AND p.tablename = v_table.table_name
+              AND p.policyname = 'onevault_migration_owner'
+              AND p.permissive = 'PERMISSIVE'
+              AND p.cmd = 'ALL'
+              AND p.roles = ARRAY[current_user]::name[]
+              AND p.qual = 'true'
+              AND p.with_check = 'true'
+        ) THEN
+            IF EXISTS (
+                SELECT 1
+                FROM pg_catalog.pg_policy AS p
+                WHERE p.polrelid = v_table.table_oid
+                  AND p.polname = 'onevault_migration_owner'
+            ) THEN
+                EXECUTE pg_catalog.format('DROP POLICY onevault_migration_owner ON %I.%I', v_table.schema_name, v_table.table_name);
+            END IF;
             EXECUTE pg_catalog.format(
                 'CREATE POLICY onevault_migration_owner ON %I.%I AS PERMISSIVE FOR ALL TO %I USING (true) WITH CHECK (true)',
                 v_table.schema_name, v_table.table_name, current_user
             );
+            v_table_changed := TRUE;
         END IF;
 
-        EXECUTE pg_catalog.format(
-            'COMMENT ON POLICY onevault_tenant_isolation ON %I.%I IS %L',
-            v_table.schema_name, v_table.table_name,
-            'Created by V002. A row is visible and writable only when tenant_hk equals the hex key in the setting onevault.current_tenant_hk (set it per transaction with set_config(..., true)). Rows of the System Operations tenant and platform audit events (platform key, 32 zero bytes) also require membership in onevault_system_operations. No tenant set: no rows.'
-        );
-        EXECUTE pg_catalog.format(
-            'COMMENT ON POLICY onevault_migration_owner ON %I.%I IS %L',
-            v_table.schema_name, v_table.table_name,
-            pg_catalog.format('Created by V002. Lets the migration owner %s through, which runs migrations and owns the SECURITY DEFINER api functions. FORCE ROW LEVEL SECURITY applies the isolation policy to every other table owner.', current_user)
-        );
+        -- COMMENT ON POLICY takes a SHARE UPDATE EXCLUSIVE lock, which does
+        -- not block writers, but it too runs only when the text differs.
+        IF pg_catalog.obj_description(
+               (SELECT p.oid FROM pg_catalog.pg_policy AS p WHERE p.polrelid = v_table.table_oid AND p.polname = 'onevault_tenant_isolation'),
+               'pg_policy'
+           ) IS DISTINCT FROM c_isolation_comment THEN
+            EXECUTE pg_catalog.format(
+                'COMMENT ON POLICY onevault_tenant_isolation ON %I.%I IS %L',
+                v_table.schema_name, v_table.table_name, c_isolation_comment
+            );
+        END IF;
+        IF pg_catalog.obj_description(
+               (SELECT p.oid FROM pg_catalog.pg_policy AS p WHERE p.polrelid = v_table.table_oid AND p.polname = 'onevault_migration_owner'),
+               'pg_policy'
+           ) IS DISTINCT FROM v_owner_comment THEN
+            EXECUTE pg_catalog.format(
+                'COMMENT ON POLICY onevault_migration_owner ON %I.%I IS %L',
+                v_table.schema_name, v_table.table_name, v_owner_comment
+            );
+        END IF;
+
+        IF v_table_changed THEN
+            v_changed := v_changed || v_table_name;
+        END IF;
     END LOOP;
 
     IF pg_catalog.cardinality(v_changed) = 0 THEN
@@ -1819,6 +1999,7 @@ BEGIN
             || pg_catalog.jsonb_build_object(
                    'row_level_security_tables', pg_catalog.to_jsonb(v_tables),
                    'row_level_security_changed', pg_catalog.to_jsonb(v_changed),
+                   'row_level_security_dropped_policies', pg_catalog.to_jsonb(v_dropped_policies),
                    'migration_owner', current_user
                ))::text,
         true
