@@ -672,11 +672,16 @@ assert_eq "V000 and V001 deploy after V000 rollback" "" "$(errors_of v000_after_
 assert_eq "platform is back" "16|1" "$(query "$DB_CYCLE" "SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE relkind = 'r' AND nspname IN ('util','auth','raw','staging','audit')), (SELECT count(*) FROM auth.tenant_h)")"
 
 section "V000 rollback rejected with data, then forced"
+PGOPTIONS='-c onevault.force_rollback=on' run_file "$DB_MAIN" "$V000_ROLLBACK" v000_with_v001
+assert_contains "forced V000 rollback rejected while V001 is present" "(V001)" "$(cat "$WORK/v000_with_v001.err")"
+assert_eq "V001 function survives the rejected V000 rollback" "t" "$(query "$DB_MAIN" "SELECT to_regprocedure('util.get_system_operations_tenant_hk()') IS NOT NULL")"
+PGOPTIONS='-c onevault.force_rollback=on' run_file "$DB_MAIN" "$V001_ROLLBACK" v001_before_v000
+assert_eq "forced V001 rollback before V000 has no error" "" "$(errors_of v001_before_v000)"
 snapshot "$DB_MAIN" "$WORK/v000_blocked_before.snapshot" full
 run_file "$DB_MAIN" "$V000_ROLLBACK" v000_blocked
 snapshot "$DB_MAIN" "$WORK/v000_blocked_after.snapshot" full
 assert_files_equal "rejected V000 rollback changes nothing" "$WORK/v000_blocked_before.snapshot" "$WORK/v000_blocked_after.snapshot"
-assert_contains "V000 rejection lists counts" "auth.tenant_h: 2" "$(cat "$WORK/v000_blocked.err")"
+assert_contains "V000 rejection lists counts" "auth.tenant_h: 1" "$(cat "$WORK/v000_blocked.err")"
 
 query "$DB_MAIN" "CREATE VIEW public.tenant_names AS SELECT tenant_bk FROM auth.tenant_h" >/dev/null
 PGOPTIONS='-c onevault.force_rollback=on' run_file "$DB_MAIN" "$V000_ROLLBACK" v000_dependent
