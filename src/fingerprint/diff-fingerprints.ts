@@ -48,6 +48,9 @@ const CONTAINER_KINDS: ReadonlySet<ObjectKind> = new Set(['table', 'foreign tabl
 const CHILD_KINDS: ReadonlySet<ObjectKind | 'rows'> = new Set(['column', 'constraint', 'index', 'trigger', 'policy']);
 
 const KIND_ORDER: readonly (ObjectKind | 'rows')[] = [
+  'role',
+  'role membership',
+  'role settings',
   'extension',
   'schema',
   'default privileges',

@@ -22,7 +22,11 @@ export type ObjectKind =
   | 'type'
   | 'extension'
   | 'default privileges'
-  | 'database settings';
+  | 'database settings'
+  // Cluster-wide kinds, read only by readClusterRoles and never part of takeFingerprint.
+  | 'role'
+  | 'role membership'
+  | 'role settings';
 
 /** Value of one compared property. Arrays are sorted unless their order has a meaning (enum labels). */
 export type AttributeValue = string | number | boolean | null | readonly string[];

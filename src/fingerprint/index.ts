@@ -9,6 +9,7 @@ export type {
   TableRows,
 } from './fingerprint';
 export { takeFingerprint } from './take-fingerprint';
+export { readClusterRoles } from './read-cluster-roles';
 export type { TakeFingerprintOptions } from './take-fingerprint';
 export { diffFingerprints, partitionDifferences } from './diff-fingerprints';
 export type { DiffFingerprintsOptions, DifferenceFilter, FingerprintDifference, RowsChange } from './diff-fingerprints';

@@ -4,7 +4,7 @@ import { asOnevaultError } from '../apply/deploy';
 import { findMigration } from '../apply/plan';
 import { runMigrationFile } from '../apply/run-migration';
 import { OnevaultError } from '../errors';
-import { takeFingerprint } from '../fingerprint';
+import { diffFingerprints, readClusterRoles, takeFingerprint } from '../fingerprint';
 import type { Fingerprint, FingerprintDifference } from '../fingerprint';
 import { loadMigrations, normalizeVersion } from '../migrations/catalog';
 import type { Direction, Migration } from '../migrations/catalog';
@@ -37,7 +37,10 @@ export interface StepResult {
   readonly step: VerifyStep;
   readonly status: ProofStatus;
   readonly durationMs: number;
-  /** Differences from the expected state, and rows the step removed from history tables; any one fails the step. */
+  /**
+   * Differences from the expected state, rows the step removed from history tables, and changes to
+   * roles, role memberships and role settings outside the scratch database. Any one fails the step.
+   */
   readonly differences: readonly FingerprintDifference[];
   /** Other changes to history tables, backup schemas and extensions, which never fail a step. */
   readonly informational: readonly FingerprintDifference[];
@@ -93,7 +96,8 @@ export interface VerifyOptions {
  * on the same server, never in the target database. For each migration it runs the steps of
  * `VerifyStep` and compares fingerprints; `compareStates` lists the changes that only count as
  * informational. History may only grow: a step that removes rows from `util.migration_log` or an
- * `audit.*` table fails.
+ * `audit.*` table fails. A step that changes roles, role memberships or role settings outside the
+ * scratch database fails too, because dropping the scratch database does not undo them.
  *
  * Returns a report whose status is FAILED when a step failed. The first failed migration stops
  * the proof, and later ones are NOT RUN because they would start from an unexpected state. Throws for faults found before the proof (bad folder, unknown version), when a
@@ -250,25 +254,33 @@ async function runStep(
 ): Promise<{ readonly result: StepResult; readonly state?: Fingerprint }> {
   const plan = STEP_PLAN[step];
   const started = Date.now();
+  const rolesBefore = await readClusterRoles(context.client);
 
   try {
     await runFile(context, migration, plan.direction, plan.mode);
   } catch (error) {
     const failure = asOnevaultError(error, migration.version);
     if (failure.code === 'INTERRUPTED') throw failure;
-    return { result: { step, status: 'FAILED', durationMs: Date.now() - started, differences: [], informational: [], error: failure } };
+    // A failed file is rolled back, but CREATE ROLE and ALTER ROLE commit on their own when the
+    // file runs them outside a transaction block, so the cluster is compared here too.
+    const roleChanges = diffFingerprints(rolesBefore, await readClusterRoles(context.client));
+    return { result: { step, status: 'FAILED', durationMs: Date.now() - started, differences: roleChanges, informational: [], error: failure } };
   }
 
+  // Roles, memberships and role-wide settings belong to the cluster: the scratch database does not
+  // contain them and dropping it does not undo them, so any change to them fails the step.
+  const roleChanges = diffFingerprints(rolesBefore, await readClusterRoles(context.client));
   const state = await context.timer.take(context.client);
   if (plan.records !== undefined) references[plan.records] = state;
 
   const expected = plan.expected === null ? undefined : references[plan.expected];
   const comparison = compareStates(expected, state, beforeStep);
+  const differences = [...roleChanges, ...comparison.differences];
   const result: StepResult = {
     step,
-    status: comparison.differences.length === 0 ? 'PASSED' : 'FAILED',
+    status: differences.length === 0 ? 'PASSED' : 'FAILED',
     durationMs: Date.now() - started,
-    differences: comparison.differences,
+    differences,
     informational: comparison.informational,
   };
   return { result, state };

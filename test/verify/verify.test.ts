@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 
@@ -165,6 +167,35 @@ describe('verifyMigrations', () => {
     const rollback = stepOf(proof, 'rollback');
     assert.equal(rollback.status, 'FAILED');
     assert.equal(formatDifferences(rollback.differences), '+ database settings for all roles');
+  });
+
+  it('catches a role-wide setting and attribute', async () => {
+    const role = `${process.env.TEST_DATABASE_PREFIX ?? 'onevault_test_'}verify_role`;
+    const directory = await fs.mkdtemp(path.join(os.tmpdir(), 'onevault-verify-role-'));
+    const admin = new Client({ connectionString: adminUrl() });
+    await admin.connect();
+    try {
+      await admin.query(`DROP ROLE IF EXISTS ${role}`);
+      await admin.query(`CREATE ROLE ${role} NOLOGIN`);
+      await fs.writeFile(path.join(directory, 'V000__create_base.sql'), 'CREATE SCHEMA IF NOT EXISTS fixture;\n');
+      await fs.writeFile(path.join(directory, 'V000__rollback_base.sql'), 'DROP SCHEMA IF EXISTS fixture;\n');
+      await fs.writeFile(path.join(directory, 'V001__create_role_path.sql'), `ALTER ROLE ${role} SET search_path = public;\nALTER ROLE ${role} CONNECTION LIMIT 3;\n`);
+      await fs.writeFile(path.join(directory, 'V001__rollback_role_path.sql'), `ALTER ROLE ${role} RESET search_path;\nALTER ROLE ${role} CONNECTION LIMIT -1;\n`);
+
+      const report = await verify({ migrationsDir: directory });
+
+      assert.equal(proofOf(report, 'V000').status, 'PASSED', firstFailure(proofOf(report, 'V000')));
+      const deploy = stepOf(proofOf(report, 'V001'), 'deploy');
+      assert.equal(deploy.status, 'FAILED');
+      const changes = formatDifferences(deploy.differences);
+      assert.match(changes, new RegExp(`^~ role ${role}: connection limit -1 → 3$`, 'm'));
+      assert.match(changes, new RegExp(`^\\+ role settings for role ${role} in every database$`, 'm'));
+      assert.equal(report.status, 'FAILED');
+    } finally {
+      await admin.query(`DROP ROLE IF EXISTS ${role}`);
+      await admin.end();
+      await fs.rm(directory, { recursive: true, force: true });
+    }
   });
 
   it('catches a rollback that leaves a function', async () => {
