@@ -11,9 +11,10 @@ import { SYSTEM_OPERATIONS } from '../deployment-tests/system-operations';
 import { checkHealth } from '../health/check-health';
 import type { HealthReport, HealthStatus } from '../health/health-report';
 import { FUNCTION_VALUE_QUERY, ROLE_PERMISSIONS_QUERY, SYSTEM_PROFILE_QUERY, SYSTEM_TENANT_QUERY } from '../health/read-system-objects';
-import { API_PUBLIC_EXECUTE_QUERY, TENANT_TABLES_QUERY } from '../health/read-tenant-isolation';
+import { API_EXECUTE_QUERY, TENANT_POLICIES_QUERY } from '../health/compare-isolation';
+import { TENANT_TABLES_QUERY } from '../health/read-tenant-isolation';
 import { loadMigrations, type Migration } from '../migrations/catalog';
-import { readMigrationRuns } from '../migrations/history';
+import { readMigrationRuns, type MigrationRun } from '../migrations/history';
 import type { Checklist, ChecklistItem, ChecklistItemStatus, ChecklistSection, Evidence } from './checklist';
 
 export interface ChecklistOptions {
@@ -110,6 +111,12 @@ interface DatabaseFacts {
   readonly auditEvents: number | null;
 }
 
+/** Returns true for a row written by onevault repair, which corrects a recorded checksum and deploys nothing. */
+function isRepairRun(run: MigrationRun): boolean {
+  const details = run.details as { readonly repair?: unknown } | null;
+  return details !== null && typeof details === 'object' && String(details.repair) === 'true';
+}
+
 async function readFacts(client: ClientBase): Promise<DatabaseFacts> {
   const server = (
     await client.query<{ database: string; user: string; version: string; version_num: string; address: string | null; port: number | null }>(
@@ -120,7 +127,7 @@ async function readFacts(client: ClientBase): Promise<DatabaseFacts> {
   const schemas = (await client.query<{ schema_name: string }>(PREREQUISITE_QUERY)).rows.map((row) => row.schema_name).sort();
 
   const runs = await readMigrationRuns(client);
-  const lastV001 = [...runs].reverse().find((run) => run.version === SYSTEM_OPERATIONS.version && run.status !== 'RUNNING');
+  const lastV001 = [...runs].reverse().find((run) => run.version === SYSTEM_OPERATIONS.version && run.status !== 'RUNNING' && !isRepairRun(run));
   const v001Run = lastV001 ? `${lastV001.direction} ${lastV001.status} at ${(lastV001.finishedAt ?? lastV001.startedAt).toISOString()} by ${lastV001.executedBy} via ${lastV001.executedVia}` : null;
 
   const hasTable = async (name: string): Promise<boolean> => (await client.query<{ present: boolean }>('SELECT to_regclass($1) IS NOT NULL AS present', [name])).rows[0].present;
@@ -247,7 +254,7 @@ function scriptReviewSection(v001: Migration | undefined, tests: DeploymentTestR
     title: 'Migration and rollback script review',
     items: [
       files,
-      fromCheck(tests, 'applied files match their checksums', 'Applied scripts are unchanged since they ran'),
+      fromCheck(tests, 'applied files match their checksums', 'Applied scripts are unchanged since they ran', 'No applied run recorded a checksum (runs made with psql record none), so nothing was compared. A person compares the applied files with the reviewed ones and signs below.'),
       item('Forward script reviewed: idempotent, backwards compatible, prerequisite checks stop the run', 'open', [], 'A second person reads the forward script and signs below.'),
       item('Rollback script reviewed: dependency checks reject, rows are backed up before removal', 'open', [], 'A second person reads the rollback script and signs below.'),
     ],
@@ -258,7 +265,7 @@ function executionSection(facts: DatabaseFacts, tests: DeploymentTestReport): Ch
   return {
     title: 'Execution',
     items: [
-      item('V001 executed successfully', facts.v001Succeeded ? 'verified' : 'failed', [{ source: `SELECT direction, status, finished_at, executed_by, executed_via FROM util.migration_log WHERE version = 'V001' ORDER BY migration_log_id DESC LIMIT 1`, value: facts.v001Run ?? 'no run recorded' }], facts.v001Succeeded ? undefined : 'Deploy V001: onevault deploy.'),
+      item('V001 executed successfully', facts.v001Succeeded ? 'verified' : 'failed', [{ source: `SELECT direction, status, finished_at, executed_by, executed_via FROM util.migration_log WHERE version = 'V001' AND details->>'repair' IS DISTINCT FROM 'true' ORDER BY migration_log_id DESC LIMIT 1`, value: facts.v001Run ?? 'no run recorded' }], facts.v001Succeeded ? undefined : 'Deploy V001: onevault deploy.'),
       fromCheck(tests, 'no run is left RUNNING', 'No migration run is left RUNNING'),
       item('Output matched the expected success output', 'open', [{ source: 'expected NOTICE lines', value: EXPECTED_V001_OUTPUT.join(' / ') }], 'Compare the output of the deployment with these lines. A re-run prints "already exists" lines instead of "Created".'),
     ],
@@ -326,8 +333,8 @@ function healthSection(health: HealthReport): ChecklistSection {
       healthFinding(health, 'connections', 'Connections well below max_connections', 'pg_stat_activity, max_connections'),
       healthFinding(health, 'last deployment', 'Last migration run succeeded', 'util.migration_log'),
       healthFinding(health, 'row level security', 'Row level security enabled and forced on every tenant-scoped table', TENANT_TABLES_QUERY),
-      healthFinding(health, 'tenant isolation policies', 'Every tenant-scoped table has its isolation policy', TENANT_TABLES_QUERY),
-      healthFinding(health, 'api function privileges', 'No api function is executable by PUBLIC', API_PUBLIC_EXECUTE_QUERY),
+      healthFinding(health, 'tenant isolation policies', 'Every tenant-scoped table has exactly the policies of V002, unchanged', TENANT_POLICIES_QUERY),
+      healthFinding(health, 'api function privileges', 'EXECUTE on api functions as V002 grants it: onevault_app only api.tenant_register(jsonb), onevault_system_operations all, PUBLIC none', API_EXECUTE_QUERY),
       item('System health monitored for 24 hours', 'open', [], 'Run onevault health at intervals (it exits 3 when unhealthy) and keep the output.'),
       item('Tenant registration flows validated', 'open', [], 'Register a test tenant in a non-production environment and check that its raw and staging rows belong to the system tenant.'),
       item('Application integration checked', 'open', [], 'The applications that call util.get_system_operations_tenant_hk() work as before.'),

@@ -27,6 +27,14 @@ export const migrationLogChecks: CheckGroup = groupOf('migration log', [
         compared += 1;
         if (recorded !== migration.forward.checksum) mismatches.push(`${migration.version} recorded ${recorded.slice(0, 12)}…, file ${migration.forward.checksum.slice(0, 12)}…`);
       }
+      if (compared === 0) {
+        return {
+          status: 'SKIPPED',
+          found: '0 recorded checksums: no successful forward run recorded one',
+          expected: 'the SHA-256 recorded by each successful forward run equals that of the file',
+          note: 'Runs made with psql record no checksum, so no applied file could be compared; a person compares the applied files with the reviewed ones.',
+        };
+      }
       return expectThat(
         mismatches.length === 0,
         mismatches.length === 0 ? `${compared} recorded checksums match` : `changed after they were applied: ${mismatches.join('; ')}`,

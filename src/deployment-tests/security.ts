@@ -1,3 +1,5 @@
+import { findApiExecuteDifferences, findPolicyDifferences } from '../health/compare-isolation';
+import { isIsolationApplied } from '../health/read-tenant-isolation';
 import { expectEqual, expectThat, groupOf, listText, type CheckGroup } from './check-result';
 import { SYSTEM_OPERATIONS } from './system-operations';
 
@@ -135,6 +137,36 @@ export const securityChecks: CheckGroup = groupOf('security', [
       }
       const open = rows.filter((row) => row.public_execute).map((row) => row.name);
       return expectThat(open.length === 0, `${rows.length} api functions, executable by PUBLIC: ${listText(open)}`, 'none executable by PUBLIC');
+    },
+  },
+  {
+    name: 'tenant policies match V002',
+    run: async (context) => {
+      if (!(await isIsolationApplied(context.client))) {
+        return { status: 'SKIPPED', found: 'V002 is not applied', expected: 'the policies of V002 on every tenant-scoped table', note: 'The check applies once V002 is applied.' };
+      }
+      const differences = await findPolicyDifferences(context.client);
+      return expectThat(
+        differences.length === 0,
+        `policy differences: ${listText(differences)}`,
+        'on every tenant-scoped table exactly onevault_tenant_isolation and onevault_migration_owner, as V002 defines them',
+        'Compared from pg_policies: name, PERMISSIVE or RESTRICTIVE, roles, command, USING and WITH CHECK. onevault deploy --reapply restores the policies of V002; DROP POLICY any extra one.',
+      );
+    },
+  },
+  {
+    name: 'api EXECUTE matches V002 grants',
+    run: async (context) => {
+      if (!(await isIsolationApplied(context.client))) {
+        return { status: 'SKIPPED', found: 'V002 is not applied', expected: 'EXECUTE on api functions as V002 grants it', note: 'The check applies once V002 is applied.' };
+      }
+      const differences = await findApiExecuteDifferences(context.client);
+      return expectThat(
+        differences.length === 0,
+        `grant differences: ${listText(differences)}`,
+        'onevault_app: api.tenant_register(jsonb) only; onevault_system_operations: every api function; PUBLIC and other roles: none',
+        'Grants read from the ACL of each function in schema api; the owner is not compared. REVOKE EXECUTE from the roles listed, GRANT it to the roles missing.',
+      );
     },
   },
 ]);

@@ -23,7 +23,7 @@ export type HealthOptions = Partial<ActivityThresholds>;
 /**
  * Checks the health of a deployed database. It reads the System Operations tenant and its profile,
  * its function and role, and the system indexes and their usage. It checks row level security and
- * isolation policies of the tenant-scoped tables, and EXECUTE of api functions by PUBLIC. It looks
+ * the policies of the tenant-scoped tables, and EXECUTE on api functions, against V002. It looks
  * for blocked sessions, long-running queries and sessions idle in a transaction, and reads
  * connection use and the latest migration run. Read-only; it never throws for an
  * unhealthy finding, only for a failed query. `healthy` is false when any finding is critical.

@@ -27,10 +27,17 @@ JOIN pg_index AS i ON i.indexrelid = s.indexrelid
 WHERE s.indexrelname LIKE '%system%'
 ORDER BY s.schemaname, s.indexrelname`;
 
-export const LAST_DEPLOYMENT_QUERY = `SELECT version, name, direction, status, started_at, finished_at, executed_by, executed_via, error_message
+// Rows written by onevault repair record a checksum correction, not a deployment, so they are
+// left out: a repair row is a FORWARD SUCCESS row and would otherwise read as a deploy.
+export const LAST_DEPLOYMENT_QUERY = `SELECT version, name, direction, status, started_at, finished_at, executed_by, executed_via, error_message,
+       error_detail->>'code' AS error_code, error_detail->>'sqlstate' AS error_sqlstate
 FROM util.migration_log
+WHERE details->>'repair' IS DISTINCT FROM 'true'
 ORDER BY migration_log_id DESC
 LIMIT 1`;
+
+/** SQLSTATE dependent_objects_still_exist, raised by a rollback file that rejects dropping objects still in use. */
+const SQLSTATE_DEPENDENT_OBJECTS = '2BP01';
 
 export interface SystemObjectsHealth {
   readonly findings: readonly HealthFinding[];
@@ -215,7 +222,7 @@ async function readLastDeployment(client: ClientBase, findings: HealthFinding[],
 
   const row = (await client.query(LAST_DEPLOYMENT_QUERY)).rows[0];
   if (!row) {
-    findings.push({ name, status: 'critical', summary: 'util.migration_log is empty: nothing was ever deployed', query: LAST_DEPLOYMENT_QUERY });
+    findings.push({ name, status: 'critical', summary: 'util.migration_log has no deployment run (repair rows are not counted): nothing was ever deployed', query: LAST_DEPLOYMENT_QUERY });
     return null;
   }
 
@@ -238,6 +245,10 @@ async function readLastDeployment(client: ClientBase, findings: HealthFinding[],
     findings.push({ name, status: 'warning', summary: `RUNNING and the deploy lock is held, so a deployment is in progress: ${label}`, query: LAST_DEPLOYMENT_QUERY });
   } else if (deployment.status === 'RUNNING') {
     findings.push({ name, status: 'critical', summary: `RUNNING but no session holds the deploy lock, so the run was abandoned: ${label}; check the objects of ${deployment.version} and record the outcome`, query: LAST_DEPLOYMENT_QUERY });
+  } else if (deployment.direction === 'ROLLBACK' && (row.error_code === 'ROLLBACK_BLOCKED' || row.error_sqlstate === SQLSTATE_DEPENDENT_OBJECTS)) {
+    // The rollback file refused before it changed anything and its transaction was rolled back,
+    // so the objects of the version are still in place.
+    findings.push({ name, status: 'warning', summary: `rollback refused (ROLLBACK_BLOCKED), so the database is unchanged and ${deployment.version} is still applied: ${label}: ${deployment.errorMessage ?? 'no error message'}`, query: LAST_DEPLOYMENT_QUERY });
   } else {
     findings.push({ name, status: 'critical', summary: `${deployment.status}: ${label}: ${deployment.errorMessage ?? 'no error message'}`, query: LAST_DEPLOYMENT_QUERY });
   }

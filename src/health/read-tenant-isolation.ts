@@ -1,6 +1,8 @@
 import type { ClientBase } from 'pg';
 
+import { postgresFieldsOf } from '../errors';
 import { hasMigrationLog, readMigrationRuns, summarizeRuns } from '../migrations/history';
+import { API_EXECUTE_QUERY, APP_API_FUNCTION, findApiExecuteDifferences, findPolicyDifferences, TENANT_POLICIES_QUERY } from './compare-isolation';
 import type { HealthFinding } from './health-report';
 
 /** The migration that enables and forces row level security, with an isolation policy, on every tenant-scoped table. */
@@ -42,7 +44,8 @@ interface TenantTable {
 
 /**
  * Checks tenant isolation. Once V002 is applied, every tenant-scoped table must have row level
- * security enabled and forced, and its isolation policy. No function of schema `api` may be
+ * security enabled and forced and exactly the policies of V002, unchanged, and EXECUTE on the
+ * functions of schema `api` must match the grants of V002. Before V002, no api function may be
  * executable by PUBLIC. Read-only. Each fault is a critical finding.
  */
 export async function readTenantIsolation(client: ClientBase): Promise<HealthFinding[]> {
@@ -57,7 +60,6 @@ async function checkRowLevelSecurity(client: ClientBase): Promise<HealthFinding[
   const tables = (await client.query<TenantTable>(TENANT_TABLES_QUERY)).rows;
   const notEnabled = tables.filter((table) => !table.row_security).map((table) => table.name);
   const notForced = tables.filter((table) => table.row_security && !table.row_security_forced).map((table) => table.name);
-  const withoutPolicy = tables.filter((table) => !table.has_isolation_policy).map((table) => table.name);
 
   const security: HealthFinding =
     notEnabled.length === 0 && notForced.length === 0
@@ -71,19 +73,49 @@ async function checkRowLevelSecurity(client: ClientBase): Promise<HealthFinding[
           ].filter((part) => part !== '').join('; ') + `; expected ENABLE and FORCE ROW LEVEL SECURITY on every tenant-scoped table, as ${ISOLATION_VERSION} sets them (onevault deploy --reapply restores them)`,
           query: TENANT_TABLES_QUERY,
         };
+  const policyDifferences = await readPolicyDifferences(client);
   const policies: HealthFinding =
-    withoutPolicy.length === 0
-      ? { name: 'tenant isolation policies', status: 'ok', summary: `policy ${ISOLATION_POLICY} on all ${tables.length} tenant-scoped tables`, query: TENANT_TABLES_QUERY }
+    typeof policyDifferences === 'string'
+      ? { name: 'tenant isolation policies', status: 'critical', summary: `could not be read: ${policyDifferences}`, query: TENANT_POLICIES_QUERY }
+      : policyDifferences.length === 0
+      ? { name: 'tenant isolation policies', status: 'ok', summary: `on all ${tables.length} tenant-scoped tables exactly the policies ${ISOLATION_POLICY} and onevault_migration_owner, as ${ISOLATION_VERSION} defines them`, query: TENANT_POLICIES_QUERY }
       : {
           name: 'tenant isolation policies',
           status: 'critical',
-          summary: `policy ${ISOLATION_POLICY} missing on ${withoutPolicy.join(', ')}; expected on every tenant-scoped table (onevault deploy --reapply recreates it)`,
-          query: TENANT_TABLES_QUERY,
+          summary: `${policyDifferences.join('; ')}; expected only the policies of ${ISOLATION_VERSION} on every tenant-scoped table (onevault deploy --reapply restores them; DROP POLICY any extra one)`,
+          query: TENANT_POLICIES_QUERY,
         };
   return [security, policies];
 }
 
+const SQLSTATE_LOCK_NOT_AVAILABLE = '55P03';
+
+/**
+ * Returns the policy differences, or the reason they could not be read. pg_policies prints each
+ * expression with pg_get_expr, which waits for a lock on the table. A table locked by another
+ * session therefore makes the read time out, and that becomes a finding instead of an error.
+ */
+async function readPolicyDifferences(client: ClientBase): Promise<string[] | string> {
+  try {
+    return await findPolicyDifferences(client);
+  } catch (error) {
+    if (postgresFieldsOf(error)?.sqlstate !== SQLSTATE_LOCK_NOT_AVAILABLE) throw error;
+    return `timed out waiting for a lock held by another session (${(error as Error).message})`;
+  }
+}
+
 async function checkApiExecute(client: ClientBase): Promise<HealthFinding> {
+  if (await isIsolationApplied(client)) {
+    const differences = await findApiExecuteDifferences(client);
+    if (differences.length === 0) return { name: 'api function privileges', status: 'ok', summary: `EXECUTE on api functions as ${ISOLATION_VERSION} grants it: onevault_app only ${APP_API_FUNCTION}, onevault_system_operations all, PUBLIC none`, query: API_EXECUTE_QUERY };
+    return {
+      name: 'api function privileges',
+      status: 'critical',
+      summary: `${differences.join('; ')}; expected EXECUTE for onevault_app on ${APP_API_FUNCTION} only, for onevault_system_operations on every api function, for no other role (REVOKE EXECUTE ON FUNCTION ... FROM the roles listed)`,
+      query: API_EXECUTE_QUERY,
+    };
+  }
+
   const open = (await client.query<{ name: string }>(API_PUBLIC_EXECUTE_QUERY)).rows.map((row) => row.name);
   if (open.length === 0) return { name: 'api function privileges', status: 'ok', summary: 'no api function is executable by PUBLIC', query: API_PUBLIC_EXECUTE_QUERY };
   return {
@@ -94,7 +126,8 @@ async function checkApiExecute(client: ClientBase): Promise<HealthFinding> {
   };
 }
 
-async function isIsolationApplied(client: ClientBase): Promise<boolean> {
+/** Returns true when the migration log records V002 as applied, so that its isolation must be in place. */
+export async function isIsolationApplied(client: ClientBase): Promise<boolean> {
   if (!(await hasMigrationLog(client))) return false;
   return summarizeRuns(await readMigrationRuns(client)).get(ISOLATION_VERSION)?.applied === true;
 }

@@ -70,6 +70,62 @@ describe('checklist', () => {
     );
   });
 
+  test('tampered isolation fails its items', async () => {
+    await template.withBrokenCopy(
+      'checklist_isolation',
+      async (client) => {
+        await client.query('CREATE POLICY zz_open ON auth.user_h FOR SELECT USING (true)');
+        await client.query('GRANT EXECUTE ON FUNCTION api.tenant_list(jsonb) TO onevault_app');
+      },
+      async (url) => {
+        const checklist = await buildChecklist({ config: { connectionString: url }, migrationsDir: MIGRATIONS_DIR });
+        const policies = itemOf(checklist, 'Every tenant-scoped table has exactly the policies of V002, unchanged');
+        assert.equal(policies.status, 'failed');
+        assert.match(policies.evidence[0].value, /extra permissive policy zz_open/);
+        const grants = itemOf(checklist, 'EXECUTE on api functions as V002 grants it: onevault_app only api.tenant_register(jsonb), onevault_system_operations all, PUBLIC none');
+        assert.equal(grants.status, 'failed');
+        assert.match(grants.evidence[0].value, /api\.tenant_list\(jsonb\) executable by onevault_app/);
+        assert.equal(itemOf(checklist, 'Business tenant isolation maintained: grants, security definer functions, api functions').status, 'failed');
+      },
+    );
+  });
+
+  test('psql runs leave checksum item open', async () => {
+    await template.withBrokenCopy(
+      'checklist_no_checksums',
+      (client) => client.query(`UPDATE util.migration_log SET checksum = NULL, executed_via = 'psql'`).then(() => undefined),
+      async (url) => {
+        const checklist = await buildChecklist({ config: { connectionString: url }, migrationsDir: MIGRATIONS_DIR });
+        const unchanged = itemOf(checklist, 'Applied scripts are unchanged since they ran');
+        assert.equal(unchanged.status, 'open');
+        assert.match(unchanged.evidence[0].value, /SKIPPED: .*0 recorded checksums/);
+        assert.match(unchanged.instructions ?? '', /No applied run recorded a checksum/);
+      },
+    );
+  });
+
+  test('repair row does not count as V001 run', async () => {
+    await template.withBrokenCopy(
+      'checklist_repair',
+      async (client) => {
+        await client.query(
+          `INSERT INTO util.migration_log (run_id, version, name, direction, status, started_at, finished_at, executed_via, error_message)
+           VALUES (gen_random_uuid(), 'V001', 'system_operations_tenant', 'ROLLBACK', 'FAILED', now(), now(), 'onevault', 'rollback failed')`,
+        );
+        await client.query(
+          `INSERT INTO util.migration_log (run_id, version, name, direction, status, started_at, finished_at, executed_via, details)
+           VALUES (gen_random_uuid(), 'V001', 'system_operations_tenant', 'FORWARD', 'SUCCESS', now(), now(), 'onevault', '{"repair": true}')`,
+        );
+      },
+      async (url) => {
+        const checklist = await buildChecklist({ config: { connectionString: url }, migrationsDir: MIGRATIONS_DIR });
+        const executed = itemOf(checklist, 'V001 executed successfully');
+        assert.equal(executed.status, 'failed');
+        assert.match(executed.evidence[0].value, /^ROLLBACK FAILED/);
+      },
+    );
+  });
+
   test('backup file is verified or failed', async () => {
     await template.withBrokenCopy(
       'checklist_backup',

@@ -101,6 +101,30 @@ const BREAKAGES: readonly Breakage[] = [
     breakIt: (c) => q(c, `CREATE FUNCTION api.open_ping() RETURNS text LANGUAGE sql AS $$ SELECT 'pong' $$`),
     found: /executable by PUBLIC: \[api\.open_ping\(\)\]/,
   },
+  {
+    check: 'tenant policies match V002',
+    group: 'security',
+    breakIt: (c) => q(c, 'ALTER POLICY onevault_tenant_isolation ON auth.user_auth_s USING (true)'),
+    found: /auth\.user_auth_s: policy onevault_tenant_isolation has USING \(true\)/,
+  },
+  {
+    check: 'tenant policies match V002',
+    group: 'security',
+    breakIt: (c) => q(c, 'CREATE POLICY zz_open ON auth.user_h FOR SELECT USING (true)'),
+    found: /auth\.user_h: extra permissive policy zz_open for SELECT to public/,
+  },
+  {
+    check: 'tenant policies match V002',
+    group: 'security',
+    breakIt: (c) => q(c, 'ALTER POLICY onevault_migration_owner ON auth.tenant_h TO public'),
+    found: /auth\.tenant_h: policy onevault_migration_owner applies to public/,
+  },
+  {
+    check: 'api EXECUTE matches V002 grants',
+    group: 'security',
+    breakIt: (c) => q(c, 'GRANT EXECUTE ON FUNCTION api.tenant_list(jsonb) TO onevault_app'),
+    found: /api\.tenant_list\(jsonb\) executable by onevault_app/,
+  },
 
   { check: 'system tenant lookup uses idx_tenant_h_system_lookup', group: 'performance', breakIt: (c) => q(c, 'DROP INDEX auth.idx_tenant_h_system_lookup'), found: /using \[tenant_h_tenant_bk_key\]|using none/ },
   { check: 'current profile lookup uses idx_tenant_profile_s_system_active', group: 'performance', breakIt: (c) => q(c, 'DROP INDEX auth.idx_tenant_profile_s_system_active'), found: /using \[(?!idx_tenant_profile_s_system_active)/ },
@@ -133,6 +157,19 @@ describe('deployment checks', () => {
         for (const breakage of BREAKAGES) assert.equal(report.checks.find((check) => check.name === breakage.check)?.group, breakage.group);
         assert.equal(report.summary.overallStatus, 'PASSED');
         assert.equal(report.summary.failed + report.summary.errors, 0);
+      },
+    );
+  });
+
+  test('checksums of psql runs are skipped', async () => {
+    await template.withBrokenCopy(
+      'dt_no_checksums',
+      (client) => q(client, `UPDATE util.migration_log SET checksum = NULL, executed_via = 'psql'`),
+      async (url) => {
+        const report = await runSuite(url, { groups: ['migration log'] });
+        const result = assertStatus(report, 'applied files match their checksums', 'SKIPPED');
+        assert.match(result.details, /0 recorded checksums/);
+        assert.match(result.details, /a person compares the applied files/);
       },
     );
   });

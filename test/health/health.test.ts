@@ -129,6 +129,57 @@ describe('health', () => {
     });
   });
 
+  test('repair row is not the last deployment', async () => {
+    await template.withCopy('health_repair', async (client) => {
+      const deployed = (await client.query<{ version: string }>(`SELECT version FROM util.migration_log WHERE details->>'repair' IS DISTINCT FROM 'true' ORDER BY migration_log_id DESC LIMIT 1`)).rows[0].version;
+      await client.query(
+        `INSERT INTO util.migration_log (run_id, version, name, direction, status, started_at, finished_at, executed_via, details)
+         VALUES (gen_random_uuid(), 'V001', 'system_operations_tenant', 'FORWARD', 'SUCCESS', now(), now(), 'onevault', '{"repair": true}')`,
+      );
+      const report = await checkHealth(client);
+      assert.equal(report.lastDeployment?.version, deployed);
+      assert.notEqual(deployed, 'V001');
+      assert.equal(findingOf(report, 'last deployment').status, 'ok');
+    });
+  });
+
+  test('refused rollback is a warning', async () => {
+    await template.withCopy('health_refused', async (client) => {
+      await client.query(
+        `INSERT INTO util.migration_log (run_id, version, name, direction, status, started_at, finished_at, executed_via, error_message, error_detail)
+         VALUES (gen_random_uuid(), 'V002', 'tenant_registration', 'ROLLBACK', 'FAILED', now(), now(), 'onevault', 'tenants exist', '{"code": "ROLLBACK_BLOCKED", "sqlstate": "2BP01"}')`,
+      );
+      const report = await checkHealth(client);
+      assert.equal(report.healthy, true, report.reasons.join('\n'));
+      const finding = findingOf(report, 'last deployment');
+      assert.equal(finding.status, 'warning');
+      assert.match(finding.summary, /rollback refused \(ROLLBACK_BLOCKED\), so the database is unchanged/);
+    });
+  });
+
+  test('refused rollback by sqlstate is a warning', async () => {
+    await template.withCopy('health_refused_psql', async (client) => {
+      await client.query(
+        `INSERT INTO util.migration_log (run_id, version, name, direction, status, started_at, finished_at, executed_via, error_message, error_detail)
+         VALUES (gen_random_uuid(), 'V002', 'tenant_registration', 'ROLLBACK', 'FAILED', now(), now(), 'psql', 'tenants exist', '{"sqlstate": "2BP01"}')`,
+      );
+      const report = await checkHealth(client);
+      assert.equal(findingOf(report, 'last deployment').status, 'warning');
+    });
+  });
+
+  test('other failed rollback is critical', async () => {
+    await template.withCopy('health_rollback_failed', async (client) => {
+      await client.query(
+        `INSERT INTO util.migration_log (run_id, version, name, direction, status, started_at, finished_at, executed_via, error_message, error_detail)
+         VALUES (gen_random_uuid(), 'V002', 'tenant_registration', 'ROLLBACK', 'FAILED', now(), now(), 'onevault', 'syntax error', '{"code": "MIGRATION_FAILED", "sqlstate": "42601"}')`,
+      );
+      const report = await checkHealth(client);
+      assert.equal(report.healthy, false);
+      assert.equal(findingOf(report, 'last deployment').status, 'critical');
+    });
+  });
+
   test('blocking lock of another session is reported', async () => {
     await template.withCopy('health_lock', async (client, url) => {
       const holder = await openSession(url);
@@ -272,7 +323,7 @@ describe('health', () => {
         const report = await checkHealth(client);
         assert.equal(report.healthy, false);
         assert.equal(findingOf(report, 'tenant isolation policies').status, 'critical');
-        assert.match(findingOf(report, 'tenant isolation policies').summary, /missing on auth\.user_h;/);
+        assert.match(findingOf(report, 'tenant isolation policies').summary, /auth\.user_h: policy onevault_tenant_isolation missing/);
         assert.equal(findingOf(report, 'row level security').status, 'ok');
       });
     });
@@ -283,7 +334,55 @@ describe('health', () => {
         const report = await checkHealth(client);
         assert.equal(report.healthy, false);
         assert.equal(findingOf(report, 'api function privileges').status, 'critical');
-        assert.match(findingOf(report, 'api function privileges').summary, /executable by PUBLIC: api\.tenant_list\(/);
+        assert.match(findingOf(report, 'api function privileges').summary, /api\.tenant_list\(jsonb\) executable by PUBLIC/);
+      });
+    });
+
+    test('opened isolation policy is critical', async () => {
+      await template.withCopy('health_policy_open', async (client) => {
+        await client.query('ALTER POLICY onevault_tenant_isolation ON auth.user_auth_s USING (true)');
+        const report = await checkHealth(client);
+        assert.equal(report.healthy, false);
+        assert.equal(findingOf(report, 'tenant isolation policies').status, 'critical');
+        assert.match(findingOf(report, 'tenant isolation policies').summary, /auth\.user_auth_s: policy onevault_tenant_isolation has USING \(true\)/);
+      });
+    });
+
+    test('extra permissive policy is critical', async () => {
+      await template.withCopy('health_policy_extra', async (client) => {
+        await client.query('CREATE POLICY zz_open ON auth.user_h FOR SELECT USING (true)');
+        const report = await checkHealth(client);
+        assert.equal(report.healthy, false);
+        assert.equal(findingOf(report, 'tenant isolation policies').status, 'critical');
+        assert.match(findingOf(report, 'tenant isolation policies').summary, /auth\.user_h: extra permissive policy zz_open for SELECT to public USING \(true\)/);
+      });
+    });
+
+    test('owner policy given to PUBLIC is critical', async () => {
+      await template.withCopy('health_policy_roles', async (client) => {
+        await client.query('ALTER POLICY onevault_migration_owner ON auth.tenant_h TO public');
+        const report = await checkHealth(client);
+        assert.equal(report.healthy, false);
+        assert.match(findingOf(report, 'tenant isolation policies').summary, /auth\.tenant_h: policy onevault_migration_owner applies to public, expected postgres/);
+      });
+    });
+
+    test('api function granted to app is critical', async () => {
+      await template.withCopy('health_api_app', async (client) => {
+        await client.query('GRANT EXECUTE ON FUNCTION api.tenant_list(jsonb) TO onevault_app');
+        const report = await checkHealth(client);
+        assert.equal(report.healthy, false);
+        assert.equal(findingOf(report, 'api function privileges').status, 'critical');
+        assert.match(findingOf(report, 'api function privileges').summary, /api\.tenant_list\(jsonb\) executable by onevault_app/);
+      });
+    });
+
+    test('api grant revoked from system role is critical', async () => {
+      await template.withCopy('health_api_missing', async (client) => {
+        await client.query('REVOKE EXECUTE ON FUNCTION api.tenant_get(jsonb) FROM onevault_system_operations');
+        const report = await checkHealth(client);
+        assert.equal(findingOf(report, 'api function privileges').status, 'critical');
+        assert.match(findingOf(report, 'api function privileges').summary, /api\.tenant_get\(jsonb\) not executable by onevault_system_operations/);
       });
     });
 
