@@ -268,8 +268,9 @@ async function runStep(
   }
 
   // Roles, memberships and role-wide settings belong to the cluster: the scratch database does not
-  // contain them and dropping it does not undo them, so any change to them fails the step.
-  const roleChanges = diffFingerprints(rolesBefore, await readClusterRoles(context.client));
+  // contain them and dropping it does not undo them, so a change to them fails the step. Creating a
+  // role that did not exist is reported but passes, because a first deploy on a new server must.
+  const { failing: roleChanges, informational: newRoles } = splitRoleChanges(diffFingerprints(rolesBefore, await readClusterRoles(context.client)));
   const state = await context.timer.take(context.client);
   if (plan.records !== undefined) references[plan.records] = state;
 
@@ -281,9 +282,28 @@ async function runStep(
     status: differences.length === 0 ? 'PASSED' : 'FAILED',
     durationMs: Date.now() - started,
     differences,
-    informational: comparison.informational,
+    informational: [...newRoles, ...comparison.informational],
   };
   return { result, state };
+}
+
+/**
+ * Splits cluster role changes into those that fail a step and the creation of new roles, with
+ * their memberships and settings, which is only reported.
+ */
+function splitRoleChanges(changes: readonly FingerprintDifference[]): { readonly failing: FingerprintDifference[]; readonly informational: FingerprintDifference[] } {
+  const createdRoles = new Set(changes.filter((change) => change.kind === 'role' && change.change === 'added').map((change) => change.name));
+  const involvesCreatedRole = (change: FingerprintDifference): boolean => {
+    if (change.change !== 'added') return false;
+    if (change.kind === 'role') return true;
+    const names = change.name.match(/"(?:[^"]|"")+"|[^\s"]+/g) ?? [];
+    return names.some((name) => createdRoles.has(name.replace(/^"|"$/g, '').replace(/""/g, '"')));
+  };
+
+  const failing: FingerprintDifference[] = [];
+  const informational: FingerprintDifference[] = [];
+  for (const change of changes) (involvesCreatedRole(change) ? informational : failing).push(change);
+  return { failing, informational };
 }
 
 async function runFile(context: ProofContext, migration: Migration, direction: Direction, mode: 'tool' | 'psql'): Promise<void> {

@@ -198,6 +198,35 @@ describe('verifyMigrations', () => {
     }
   });
 
+  it('reports a created role without failing', async () => {
+    const role = `${process.env.TEST_DATABASE_PREFIX ?? 'onevault_test_'}verify_new_role`;
+    const directory = await fs.mkdtemp(path.join(os.tmpdir(), 'onevault-verify-new-role-'));
+    const admin = new Client({ connectionString: adminUrl() });
+    await admin.connect();
+    try {
+      await admin.query(`DROP ROLE IF EXISTS ${role}`);
+      await fs.writeFile(path.join(directory, 'V000__create_base.sql'), 'CREATE SCHEMA IF NOT EXISTS fixture;\n');
+      await fs.writeFile(path.join(directory, 'V000__rollback_base.sql'), 'DROP SCHEMA IF EXISTS fixture;\n');
+      // Like V002: the role is created when missing and kept by the rollback, since other databases may use it.
+      await fs.writeFile(
+        path.join(directory, 'V001__create_app_role.sql'),
+        `DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${role}') THEN CREATE ROLE ${role} NOLOGIN; END IF; END $$;\n`,
+      );
+      await fs.writeFile(path.join(directory, 'V001__rollback_app_role.sql'), 'SELECT 1;\n');
+
+      const report = await verify({ migrationsDir: directory });
+
+      const proof = proofOf(report, 'V001');
+      assert.equal(proof.status, 'PASSED', firstFailure(proof));
+      const deploy = stepOf(proof, 'deploy');
+      assert.match(formatDifferences(deploy.informational), new RegExp(`^\\+ role ${role}$`, 'm'));
+    } finally {
+      await admin.query(`DROP ROLE IF EXISTS ${role}`);
+      await admin.end();
+      await fs.rm(directory, { recursive: true, force: true });
+    }
+  });
+
   it('catches a rollback that leaves a function', async () => {
     const report = await verify({ migrationsDir: fixture('rollback-leaves-function') });
 
