@@ -20,6 +20,9 @@ let server: EmbeddedServer;
 before(async () => {
   platform = await copyPlatformMigrations();
   dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'relw-embedded-'));
+  // mkdtemp makes the folder 0700. Opening our own folder keeps the cluster inside it, so that
+  // removing the folder removes the cluster instead of leaving it in /var/lib/onevault/clusters.
+  await fs.chmod(dataDir, 0o755);
   server = await startEmbedded({ dataDir });
 });
 
