@@ -15,7 +15,7 @@ export const DEFAULT_IDLE_IN_TRANSACTION_MS = 60_000;
 
 /** How long one health query waits for a table lock before the read is reported as blocked. */
 const HEALTH_LOCK_TIMEOUT_MS = 3_000;
-/** The longest one health query may run. */
+/** Maximum time one health query may run. */
 const HEALTH_STATEMENT_TIMEOUT_MS = 30_000;
 
 export type HealthOptions = Partial<ActivityThresholds>;

@@ -132,9 +132,13 @@ async function readConnections(client: ClientBase): Promise<ConnectionUsage> {
 
 function connectionsFinding(connections: ConnectionUsage): HealthFinding {
   const text = `${connections.current} of ${connections.maxConnections} connections (${connections.reservedForSuperusers} reserved for superusers), ${connections.percentUsed}% used`;
-  const status = connections.percentUsed >= CONNECTIONS_CRITICAL_PERCENT ? 'critical' : connections.percentUsed >= CONNECTIONS_WARNING_PERCENT ? 'warning' : 'ok';
-  const limit = status === 'critical' ? `; at or above ${CONNECTIONS_CRITICAL_PERCENT}%` : status === 'warning' ? `; at or above ${CONNECTIONS_WARNING_PERCENT}%` : '';
-  return { name: 'connections', status, summary: `${text}${limit}`, query: CONNECTIONS_QUERY };
+  if (connections.percentUsed >= CONNECTIONS_CRITICAL_PERCENT) {
+    return { name: 'connections', status: 'critical', summary: `${text}, at or above ${CONNECTIONS_CRITICAL_PERCENT}%`, query: CONNECTIONS_QUERY };
+  }
+  if (connections.percentUsed >= CONNECTIONS_WARNING_PERCENT) {
+    return { name: 'connections', status: 'warning', summary: `${text}, at or above ${CONNECTIONS_WARNING_PERCENT}%`, query: CONNECTIONS_QUERY };
+  }
+  return { name: 'connections', status: 'ok', summary: text, query: CONNECTIONS_QUERY };
 }
 
 function shorten(query: string | null): string {
