@@ -185,6 +185,23 @@ describe('backup', () => {
     }
   });
 
+  test('deploy --backup --json includes the backup', async () => {
+    const database = uniqueDatabaseName('backup_json');
+    await runAdmin(`CREATE DATABASE "${database}"`);
+    try {
+      const url = databaseUrl(adminUrl(), database);
+      const file = path.join(workDir, 'before-deploy-json.dump');
+      const result = await runCli(['--database-url', url, 'deploy', '--json', '--backup', file]);
+      assert.equal(result.code, 0, result.stderr);
+      const report = JSON.parse(result.stdout) as { direction: string; backup: { file: string; sha256: string } };
+      assert.equal(report.direction, 'FORWARD');
+      assert.equal(report.backup.file, file);
+      assert.match(report.backup.sha256, /^[0-9a-f]{64}$/);
+    } finally {
+      await runAdmin(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
+    }
+  });
+
   test('deploy stops when the backup fails', async () => {
     const database = uniqueDatabaseName('backup_refuse');
     await runAdmin(`CREATE DATABASE "${database}"`);

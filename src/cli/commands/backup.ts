@@ -44,7 +44,7 @@ function addBackupOptionToDeploy(program: Command): void {
   deployHookAdded = true;
   addBeforeDeployHook(async (command) => {
     const requested = (command.opts() as { backup?: string | boolean }).backup;
-    if (requested === undefined || requested === false) return;
+    if (requested === undefined || requested === false) return undefined;
 
     const global = globalOptionsOf(command);
     const report = await backupTarget(global, typeof requested === 'string' ? requested : undefined).catch((error: unknown) => {
@@ -55,6 +55,7 @@ function addBackupOptionToDeploy(program: Command): void {
       });
     });
     if (!global.json) renderBackupReport(report, printProgress);
+    return { backup: report };
   });
 }
 

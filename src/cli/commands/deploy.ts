@@ -11,8 +11,11 @@ import { addApplyOptions, parseApplyOptions, type ApplyCommandOptions } from './
 import { renderApplyEvent, renderApplyReport } from './apply-render';
 import { throwIfFailed } from './report-error';
 
-/** Hook run before deploy changes anything, for example a verified backup (`--backup`). */
-export type BeforeDeployHook = (command: Command) => Promise<void>;
+/**
+ * Hook run before deploy changes anything, for example a verified backup (`--backup`). What it
+ * returns is added to deploy's JSON report.
+ */
+export type BeforeDeployHook = (command: Command) => Promise<Readonly<Record<string, unknown>> | void>;
 const beforeDeployHooks: BeforeDeployHook[] = [];
 
 /** Adds a step that runs before deploy changes anything; a throwing step stops the deploy. */
@@ -34,7 +37,8 @@ export function registerDeployCommand(program: Command): Command {
     const parsed = parseApplyOptions(options);
     // A broken migrations folder is reported before any connection is made.
     await loadMigrations(global.migrations);
-    for (const hook of beforeDeployHooks) await hook(self);
+    const hookReports: Record<string, unknown> = {};
+    for (const hook of beforeDeployHooks) Object.assign(hookReports, await hook(self));
 
     const report = await withInterruptSignal((signal) =>
       withDatabaseSession(sessionOptionsOf(global), (session) =>
@@ -49,7 +53,7 @@ export function registerDeployCommand(program: Command): Command {
       ),
     );
 
-    if (global.json) printJson(report);
+    if (global.json) printJson({ ...hookReports, ...report });
     else renderApplyReport(report);
     if (report.error) {
       process.exitCode = EXIT_FAILURE;
