@@ -13,6 +13,7 @@ export interface GlobalOptions {
   readonly migrations: string;
   readonly json?: boolean;
   readonly createDatabase?: boolean;
+  readonly createOsUser?: boolean;
 }
 
 /** `migrations/` of the package: the platform's own migrations. */
@@ -38,6 +39,7 @@ export function sessionOptionsOf(options: GlobalOptions): SessionOptions {
     databaseUrl: options.databaseUrl,
     dataDir: options.dataDir,
     createDatabase: options.createDatabase,
+    createOsUser: options.createOsUser,
     onProgress: options.json ? undefined : (message) => printProgress(message),
   };
 }

@@ -22,6 +22,7 @@ export function buildProgram(argv?: readonly string[]): Command {
     .option('--data-dir <dir>', 'folder of the embedded server', '.onevault')
     .option('--migrations <dir>', 'folder of the migration files; default: ./migrations when it exists, else the platform migrations of the package', defaultMigrationsDir())
     .option('--create-database', 'create the target database when it does not exist')
+    .option('--create-os-user', 'as root, create the postgres OS user that runs the embedded server when it is missing (this changes the host)')
     .option('--json', 'print the result as JSON on stdout')
     .showHelpAfterError('(add --help for the options and an example)')
     .exitOverride()

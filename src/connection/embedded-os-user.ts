@@ -85,7 +85,7 @@ export async function resolveServerOsUser(createOsUser: boolean, onProgress: (me
       'EMBEDDED_OS_USER_MISSING',
       `PostgreSQL cannot run as root, and the OS user "${SERVER_OS_USER_NAME}" that should run it instead does not exist.`,
       {
-        hint: `Create it (for example: useradd --system --user-group ${SERVER_OS_USER_NAME}), allow onevault to create it with the createOsUser option, or run onevault as a non-root user.`,
+        hint: `Create it (for example: useradd --system --user-group ${SERVER_OS_USER_NAME}), let onevault create it with --create-os-user (the createOsUser option of the library), or run onevault as a non-root user.`,
       },
     );
   }

@@ -7,6 +7,8 @@ import { resolveConnectionTarget, type ConnectionOptions, type ConnectionTarget 
 export interface SessionOptions extends ConnectionOptions {
   /** Create the target database when it does not exist. The embedded server always does. */
   readonly createDatabase?: boolean;
+  /** As root, let the embedded server create the postgres OS user when it is missing. */
+  readonly createOsUser?: boolean;
   /** Called with progress of the embedded server (initialising, starting). */
   readonly onProgress?: (message: string) => void;
 }
@@ -34,7 +36,7 @@ export async function withDatabaseSession<T>(options: SessionOptions, work: (ses
     let config: ClientConfig;
     let display: string;
     if (target.kind === 'embedded') {
-      server = await startEmbedded({ dataDir: target.dataDir, onProgress: options.onProgress });
+      server = await startEmbedded({ dataDir: target.dataDir, createOsUser: options.createOsUser, onProgress: options.onProgress });
       config = withDatabase({ connectionString: server.connectionString }, target.database);
       display = `embedded server in ${target.dataDir}, database ${target.database}`;
       await ensureDatabase(server.connectionString, target.database);

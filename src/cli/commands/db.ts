@@ -19,7 +19,7 @@ export function registerDbCommand(program: Command): Command {
     .addHelpText('after', '\nExample:\n  $ onevault db start && psql "$(onevault db url)"')
     .action(async (_options: unknown, self: Command) => {
       const global = globalOptionsOf(self);
-      const status = await startEmbeddedDetached({ dataDir: dataDirOf(global.dataDir), onProgress: global.json ? undefined : printProgress });
+      const status = await startEmbeddedDetached({ dataDir: dataDirOf(global.dataDir), createOsUser: global.createOsUser, onProgress: global.json ? undefined : printProgress });
       // So that `psql "$(onevault db url)"` works before the first deploy.
       if (status.connectionString) await ensureDatabase(status.connectionString, DEFAULT_DATABASE_NAME);
       render(status, global.json === true);
