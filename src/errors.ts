@@ -52,7 +52,7 @@ export interface PostgresErrorFields {
 }
 
 export interface OnevaultErrorOptions {
-  /** What the user should do next. */
+  /** Next step for the user. */
   readonly hint?: string;
   /** Migration version the error belongs to, when there is one. */
   readonly version?: string;

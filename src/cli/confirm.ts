@@ -3,8 +3,8 @@ import * as readline from 'node:readline/promises';
 import { OnevaultError } from '../errors';
 
 /**
- * Asks for "yes" on the terminal before a destructive step. With `yes` set it returns at once;
- * without a terminal it throws `CONFIRMATION_REQUIRED` naming `--yes`, and so does any other answer.
+ * Asks for "yes" on the terminal before a destructive step. With `yes` set it returns at once.
+ * Without a terminal, or on any other reply, it throws `CONFIRMATION_REQUIRED`.
  */
 export async function confirmOrThrow(options: { readonly yes?: boolean; readonly action: string; readonly question: string }): Promise<void> {
   if (options.yes) return;
@@ -18,7 +18,7 @@ export async function confirmOrThrow(options: { readonly yes?: boolean; readonly
   try {
     const answer = await prompt.question(`${options.question} Type "yes" to continue: `);
     if (answer.trim().toLowerCase() !== 'yes') {
-      throw new OnevaultError('CONFIRMATION_REQUIRED', 'Cancelled: the answer was not "yes".', { hint: 'Nothing was changed.' });
+      throw new OnevaultError('CONFIRMATION_REQUIRED', 'Cancelled: the reply was not "yes".', { hint: 'Nothing was changed.' });
     }
   } finally {
     prompt.close();

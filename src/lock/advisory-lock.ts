@@ -55,8 +55,7 @@ export async function acquireDeployLock(client: ClientBase, options: AcquireLock
       throw new OnevaultError('INTERRUPTED', 'Interrupted while waiting for the deploy lock.');
     }
     if (Date.now() >= deadline) {
-      const who = holder ? `session ${holder.pid} (${holder.applicationName || 'no application name'}, user ${holder.user})` : 'another session';
-      throw new OnevaultError('LOCK_TIMEOUT', `The deploy lock is still held by ${who} after ${Math.round(waitMs / 1000)} s.`, {
+      throw new OnevaultError('LOCK_TIMEOUT', `The deploy lock is still held by ${describeLockHolder(holder)} after ${Math.round(waitMs / 1000)} s.`, {
         hint: 'Wait for that deployment to finish and run the command again, or raise --lock-timeout.',
       });
     }
@@ -64,7 +63,7 @@ export async function acquireDeployLock(client: ClientBase, options: AcquireLock
   }
 }
 
-/** Releases the deploy lock if this session holds it; never throws when the session is already gone. */
+/** Releases the deploy lock if this session holds it. A failed unlock is ignored, because a lost session has released it already. */
 export async function releaseDeployLock(client: ClientBase): Promise<void> {
   await client.query(`SELECT pg_advisory_unlock(${DEPLOY_LOCK_KEY}::bigint)`).catch(() => undefined);
 }
@@ -97,4 +96,10 @@ export async function findDeployLockHolder(client: ClientBase): Promise<LockHold
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Describes the session that holds the deploy lock for messages: `session 4711 (onevault, user postgres)`. */
+export function describeLockHolder(holder: LockHolder | undefined): string {
+  if (!holder) return 'another session';
+  return `session ${holder.pid} (${holder.applicationName || 'no application name'}, user ${holder.user})`;
 }

@@ -35,14 +35,17 @@ export async function getStatus(client: ClientBase, migrationsDir: string): Prom
     const state = states.get(migration.version);
     const applied = state?.applied === true;
     const recorded = applied ? state?.lastForward?.checksum : undefined;
+    let stateName: MigrationStatus['state'] = 'pending';
+    if (applied) stateName = 'applied';
+    else if (state) stateName = 'rolled back';
     return {
       version: migration.version,
       name: migration.name,
-      state: applied ? 'applied' : state ? 'rolled back' : 'pending',
+      state: stateName,
       lastRunAt: state?.lastSuccess.finishedAt ?? null,
       lastRunBy: state?.lastSuccess.executedBy ?? null,
       lastRunVia: state?.lastSuccess.executedVia ?? null,
-      checksum: !applied ? 'not applied' : !recorded ? 'not recorded (psql run)' : recorded === migration.forward.checksum ? 'match' : 'mismatch',
+      checksum: checksumStateOf(applied, recorded, migration.forward.checksum),
       failedRuns: runs.filter((run) => run.version === migration.version && run.status === 'FAILED').length,
     };
   });
@@ -52,3 +55,8 @@ export async function getStatus(client: ClientBase, migrationsDir: string): Prom
   return { migrations: statuses, unknownApplied, hasMigrationLog: await hasMigrationLog(client) };
 }
 
+function checksumStateOf(applied: boolean, recorded: string | null | undefined, fileChecksum: string): ChecksumState {
+  if (!applied) return 'not applied';
+  if (!recorded) return 'not recorded (psql run)';
+  return recorded === fileChecksum ? 'match' : 'mismatch';
+}

@@ -1,13 +1,12 @@
 import type { ApplyReport, DeployEvent } from '../../apply/deploy';
+import { describeLockHolder } from '../../lock/advisory-lock';
 import { colour, dotted, formatDuration, printProgress, printResult } from '../output';
 
 /** Renders deploy and rollback progress as text: NOTICE lines as the migrations print them, a line per migration. */
 export function renderApplyEvent(event: DeployEvent): void {
   switch (event.type) {
     case 'lock-wait': {
-      const holder = event.holder;
-      const who = holder ? `session ${holder.pid} (${holder.applicationName || 'no application name'}, user ${holder.user})` : 'another session';
-      printProgress(`Waiting for the deploy lock, held by ${who}...`);
+      printProgress(`Waiting for the deploy lock, held by ${describeLockHolder(event.holder)}...`);
       break;
     }
     case 'migration-start':

@@ -33,7 +33,9 @@ export function registerRollbackCommand(program: Command): Command {
     const parsed = parseApplyOptions(options);
     // A broken migrations folder is reported before any connection is made.
     await loadMigrations(global.migrations);
-    const scope = options.all ? 'every applied migration' : options.to ? `every migration after ${options.to}` : 'the latest applied migration';
+    let scope = 'the latest applied migration';
+    if (options.all) scope = 'every applied migration';
+    else if (options.to) scope = `every migration after ${options.to}`;
     await confirmOrThrow({
       yes: options.yes,
       action: 'A rollback removes objects and rows',
